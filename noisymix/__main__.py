@@ -1,0 +1,3 @@
+from noisymix.cli import main
+
+main()

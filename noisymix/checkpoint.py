@@ -1,0 +1,129 @@
+"""Checkpoints as safetensors + JSON: never pickled, never unpickled.
+
+- ``model.safetensors`` holds the weights; ``model.json`` (beside it, also embedded in the
+  safetensors header) holds arch, width, classes, dataset, normalisation, method and every
+  hyper-parameter, seed, epochs, library versions, git commit and a config hash.
+- The resumable training state (weights, optimiser buffers, scheduler, generator states) is a
+  nested dict flattened into tensors + a JSON skeleton in one safetensors file.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from noisymix.io import atomic_path, write_json
+
+_TENSOR = "__tensor__"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, incomplete or not a noisymix checkpoint."""
+
+
+def save_model(path: str | Path, model: torch.nn.Module, metadata: dict) -> None:
+    """Write ``path`` (safetensors) and ``path.with_suffix('.json')`` atomically."""
+    path = Path(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in _plain(model).state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"noisymix": json.dumps(metadata, default=str)})
+    write_json(path.with_suffix(".json"), metadata)
+
+
+def read_metadata(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:  # noqa: BLE001 — any parse failure means "not a checkpoint"
+        raise CheckpointError(f"{path} is not a safetensors file ({e})") from None
+    if "noisymix" not in meta:
+        raise CheckpointError(f"{path} has no noisymix metadata; was it written by noisymix?")
+    return json.loads(meta["noisymix"])
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Rebuild the model described by the checkpoint's metadata and load its weights."""
+    from noisymix.models import create_model
+
+    meta = read_metadata(path)
+    model = create_model(meta["arch"], meta["num_classes"], meta["width"],
+                         meta["mean"], meta["std"])
+    model.load_state_dict(load_file(str(path)))
+    return model.to(device).eval(), meta
+
+
+def _plain(model: torch.nn.Module) -> torch.nn.Module:
+    from noisymix.methods.hooks import _unwrap
+
+    return _unwrap(model)
+
+
+# --- nested state <-> safetensors ----------------------------------------------------------
+
+
+def _flatten(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, torch.Tensor):
+        key = prefix or "root"
+        tensors[key] = obj.detach().cpu().contiguous()
+        return {_TENSOR: key}
+    if isinstance(obj, dict):
+        return {"__dict__": [[_flatten(k, f"{prefix}.k{i}", tensors),
+                              _flatten(v, f"{prefix}.{i}", tensors)]
+                             for i, (k, v) in enumerate(obj.items())]}
+    if isinstance(obj, (list, tuple)):
+        return {"__list__": [_flatten(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)],
+                "tuple": isinstance(obj, tuple)}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} in a training state")
+
+
+def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if _TENSOR in obj:
+            return tensors[obj[_TENSOR]]
+        if "__dict__" in obj:
+            return {_unflatten(k, tensors): _unflatten(v, tensors) for k, v in obj["__dict__"]}
+        if "__list__" in obj:
+            items = [_unflatten(v, tensors) for v in obj["__list__"]]
+            return tuple(items) if obj.get("tuple") else items
+    return obj
+
+
+def save_state(path: str | Path, state: dict) -> None:
+    """Atomically write a nested dict of tensors and plain values (no pickle)."""
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = _flatten(state, "s", tensors)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"skeleton": json.dumps(skeleton)})
+
+
+def load_state(path: str | Path) -> dict:
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if "skeleton" not in meta:
+        raise CheckpointError(f"{path} is not a noisymix training state")
+    return _unflatten(json.loads(meta["skeleton"]), load_file(str(path)))
+
+
+def git_commit(cwd: str | Path | None = None) -> str | None:
+    """The current git commit (with '-dirty' if the tree has changes), or None outside git."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, timeout=10)
+        if rev.returncode:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=cwd, capture_output=True, text=True, timeout=10)
+        return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -1,0 +1,127 @@
+"""Registry and driver of the corruption functions (-C benchmarks).
+
+References: Hendrycks & Dietterich, "Benchmarking Neural Network Robustness to Common
+Corruptions and Perturbations", arXiv:1903.12261; hendrycks/robustness
+(ImageNet-C/create_c/make_cifar_c.py, make_imagenet_c.py); imaug/imagecorruptions.
+
+Contract of a corruption function, registered with ``@register_corruption(name)``::
+
+    fn(x, severity, preset, gens) -> y
+      x:        float32 (B, 3, H, W) in [0, 1], any device
+      severity: int in 1..5
+      preset:   "cifar" or "imagenet"
+      gens:     list of B torch.Generators on x.device, one per image, each seeded from
+                (seed, corruption, severity, image index) so that output never depends on
+                batch size or sharding
+      y:        float32 (B, 3, H, W) in [0, 1]
+
+``corrupt`` turns uint8 NHWC images into uint8 NHWC corrupted images, truncating to uint8 as
+the reference scripts do (``np.uint8`` of a float array in [0, 255]).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+TEST_CORRUPTIONS = (
+    "gaussian_noise", "shot_noise", "impulse_noise",
+    "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
+    "snow", "frost", "fog",
+    "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
+)
+EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
+ALL_CORRUPTIONS = TEST_CORRUPTIONS + EXTRA_CORRUPTIONS
+NOISE_CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise")
+PRESETS = ("cifar", "imagenet")
+SEVERITIES = (1, 2, 3, 4, 5)
+
+CorruptionFn = Callable[[torch.Tensor, int, str, list[torch.Generator]], torch.Tensor]
+_REGISTRY: dict[str, CorruptionFn] = {}
+
+
+def register_corruption(name: str) -> Callable[[CorruptionFn], CorruptionFn]:
+    if name not in ALL_CORRUPTIONS:
+        raise ValueError(f"{name!r} is not one of the 19 corruptions")
+
+    def wrap(fn: CorruptionFn) -> CorruptionFn:
+        _REGISTRY[name] = fn
+        return fn
+
+    return wrap
+
+
+def list_corruptions() -> list[str]:
+    """Registered corruptions in the canonical order (15 test corruptions, then 4 extra)."""
+    return [c for c in ALL_CORRUPTIONS if c in _REGISTRY]
+
+
+def get_corruption(name: str) -> CorruptionFn:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown corruption {name!r}; choose from: {', '.join(ALL_CORRUPTIONS)}"
+        ) from None
+
+
+def image_seed(seed: int, name: str, severity: int, index: int) -> int:
+    """A 63-bit seed from (run seed, corruption, severity, image index); stable across runs."""
+    key = f"{seed}/{name}/{severity}/{index}".encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 1
+
+
+def image_generators(
+    seed: int, name: str, severity: int, indices: Sequence[int], device: torch.device | str
+) -> list[torch.Generator]:
+    gens = []
+    for i in indices:
+        g = torch.Generator(device=device)
+        g.manual_seed(image_seed(seed, name, severity, int(i)))
+        gens.append(g)
+    return gens
+
+
+def to_float(images: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """uint8 (B, H, W, 3) → float32 (B, 3, H, W) in [0, 1] on ``device``."""
+    t = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
+    return t.to(device).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """float (B, 3, H, W) in [0, 1] → uint8 (B, H, W, 3), truncating like ``np.uint8``.
+
+    The +1e-3 guards float round-off (k/255·255 may land just below k); it never moves a
+    value across an integer boundary that the reference's float64 arithmetic would not.
+    """
+    y = (x.clamp(0, 1) * 255.0 + 1e-3).floor_().clamp_(0, 255)
+    return y.to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def corrupt(
+    images: np.ndarray | torch.Tensor,
+    name: str,
+    severity: int,
+    preset: str = "cifar",
+    seed: int = 0,
+    indices: Sequence[int] | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Corrupt a batch of uint8 NHWC images; returns uint8 NHWC on ``device``.
+
+    ``indices`` are the images' positions in their dataset (default 0..B-1): they, not the
+    batch layout, decide each image's randomness.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {PRESETS}")
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity must be in 1..5, got {severity}")
+    fn = get_corruption(name)
+    x = to_float(images, device)
+    if indices is None:
+        indices = range(x.shape[0])
+    gens = image_generators(seed, name, severity, indices, x.device)
+    return to_uint8(fn(x, severity, preset, gens))

@@ -1,0 +1,409 @@
+"""Verified, resumable downloads and safe archive extraction.
+
+Used for the official benchmark releases (Hendrycks & Dietterich, "Benchmarking Neural Network
+Robustness to Common Corruptions and Perturbations", arXiv:1903.12261; Zenodo records and
+github.com/hendrycks/robustness) and for Fashion-MNIST. The reference loaders (RobustBench's
+``zenodo_download``, torchvision's ``download_and_extract_archive``) download in one go,
+cannot resume a 20 GB archive, accept Zenodo's HTML error pages as data and extract with
+``shutil.unpack_archive``/``extractall``, which follows ``../`` members. Here:
+
+* ``download`` streams to ``<dest>.part``, resumes it with an HTTP ``Range`` request, refuses
+  HTML pages and truncated files with one message that says what to do, verifies the
+  published checksum(s) and only then renames the file to ``dest`` (so ``dest`` existing means
+  "complete and verified").
+* ``extract`` checks every member before writing anything (no absolute paths, no ``..``
+  escapes, no links pointing outside, no device files), reads the whole archive once to prove
+  it is complete, extracts into a temporary directory and renames the finished entries into
+  place, so a crash never leaves a half-written dataset that looks complete.
+
+Everything works offline on ``file://`` URLs; tests use a loopback ``http.server``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import stat
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from tqdm import tqdm
+
+CHUNK = 1 << 20  # bytes read per network / hashing step (1 MiB)
+TIMEOUT_S = 60  # socket timeout per read, seconds
+_FILTER_ERROR = getattr(tarfile, "FilterError", ())  # absent before Python 3.11.4
+
+__all__ = [
+    "DownloadError",
+    "UnsafeArchiveError",
+    "download",
+    "extract",
+    "file_digests",
+    "verify_file",
+]
+
+
+class DownloadError(RuntimeError):
+    """A download failed or produced a file that is not the published one."""
+
+
+class UnsafeArchiveError(RuntimeError):
+    """An archive member would be written outside the destination, or is not a plain entry."""
+
+
+# ------------------------------------------------------------------------------- checksums
+
+
+def file_digests(path: Path, algorithms: tuple[str, ...] = ("md5", "sha256")) -> dict[str, str]:
+    """Hex digests of ``path`` for each algorithm, computed in a single read pass."""
+    hashes = {a: hashlib.new(a) for a in algorithms}
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK):
+            for h in hashes.values():
+                h.update(block)
+    return {a: h.hexdigest() for a, h in hashes.items()}
+
+
+def verify_file(
+    path: Path, sha256: str | None = None, md5: str | None = None, expected_size: int | None = None
+) -> list[str]:
+    """Problems found with ``path`` (empty list: it matches every expectation given)."""
+    path = Path(path)
+    problems = []
+    size = path.stat().st_size
+    if expected_size is not None and size != expected_size:
+        problems.append(f"size is {size} bytes, expected {expected_size}")
+    wanted = {k: v.strip().lower() for k, v in (("md5", md5), ("sha256", sha256)) if v}
+    if wanted and not problems:  # a wrong size already settles it; skip hashing gigabytes
+        got = file_digests(path, tuple(wanted))
+        problems += [f"{a} is {got[a]}, expected {v}" for a, v in wanted.items() if got[a] != v]
+    return problems
+
+
+# -------------------------------------------------------------------------------- download
+
+
+def _looks_like_html(head: bytes) -> bool:
+    # Zenodo / Google Drive answer quota, login and error conditions with a 200 HTML page.
+    h = head.lstrip().lower()
+    return h.startswith(b"<!doctype") or h.startswith(b"<html")
+
+
+def _manual_hint(url: str, dest: Path) -> str:
+    return (
+        f"Download it manually from {url} (a browser works), save it as {dest} "
+        f"and run the command again; it will be verified and used."
+    )
+
+
+def _open(url: str, start: int, dest: Path):
+    """Response for ``url`` from byte ``start``; ``None`` if the range is past the end (416)."""
+    headers = {"User-Agent": "noisymix-downloader"}
+    if start > 0:
+        headers["Range"] = f"bytes={start}-"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        return urllib.request.urlopen(request, timeout=TIMEOUT_S)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and start > 0:
+            # Range not satisfiable: the .part is already complete (or too long); the
+            # caller's size and checksum checks decide.
+            return None
+        raise DownloadError(f"HTTP {e.code} {e.reason} for {url}. {_manual_hint(url, dest)}") from e
+    except (urllib.error.URLError, OSError) as e:
+        raise DownloadError(f"Cannot reach {url} ({e}). {_manual_hint(url, dest)}") from e
+
+
+def download(
+    url: str,
+    dest: Path,
+    sha256: str | None = None,
+    md5: str | None = None,
+    expected_size: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Download ``url`` to ``dest``, verified; resume ``dest.part`` if a previous try stopped.
+
+    If ``dest`` already exists it is verified (checksums, size) and returned without any
+    network access; a mismatching ``dest`` is removed and an error raised. ``sha256``/``md5``
+    are hex digests (either, both or neither); ``expected_size`` is in bytes.
+
+    Raises ``DownloadError`` for HTTP/network failures, HTML pages served instead of data,
+    truncated or oversized files and checksum mismatches (the bad file is removed; a merely
+    interrupted ``.part`` is kept so that the next call resumes it).
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+
+    if dest.exists():
+        problems = verify_file(dest, sha256, md5, expected_size)
+        if not problems:
+            return dest
+        dest.unlink()
+        raise DownloadError(
+            f"{dest} exists but is not the published file ({'; '.join(problems)}); it was "
+            f"removed. Run again to download it, or: {_manual_hint(url, dest)}"
+        )
+
+    start = part.stat().st_size if part.exists() else 0
+    if expected_size is not None and start > expected_size:
+        part.unlink()  # cannot be a prefix of the right file
+        start = 0
+    total = _fetch_into(url, part, start, expected_size, progress, dest)
+
+    size = part.stat().st_size
+    if total is not None and size < total or expected_size is not None and size < expected_size:
+        # Keep the .part: the next call resumes from here.
+        raise DownloadError(
+            f"Download of {url} is truncated: got {size} bytes of "
+            f"{expected_size if expected_size is not None else total}. Run again to resume, "
+            f"or: {_manual_hint(url, dest)}"
+        )
+    if expected_size is not None and size > expected_size:
+        part.unlink()
+        raise DownloadError(
+            f"Download of {url} is {size} bytes, expected {expected_size}; removed. "
+            f"{_manual_hint(url, dest)}"
+        )
+    with open(part, "rb") as f:  # a .part left by another tool may hold an error page
+        if _looks_like_html(f.read(512)):
+            part.unlink()
+            raise DownloadError(
+                f"{url} returned an HTML page, not the data file. {_manual_hint(url, dest)}"
+            )
+    problems = verify_file(part, sha256, md5)
+    if problems:
+        part.unlink()
+        raise DownloadError(
+            f"Checksum mismatch for {url} ({'; '.join(problems)}); the file was removed. "
+            f"Run again, or: {_manual_hint(url, dest)}"
+        )
+    os.replace(part, dest)
+    return dest
+
+
+def _fetch_into(
+    url: str, part: Path, start: int, expected_size: int | None, progress: bool, dest: Path
+) -> int | None:
+    """Append ``url`` from byte ``start`` to ``part``; return the full size if the server said."""
+    resp = _open(url, start, dest)
+    if resp is None:
+        return None
+    if start > 0 and getattr(resp, "status", None) == 206 and _range_start(resp) != start:
+        # A partial answer for some other offset is useless: ask for the whole file.
+        resp.close()
+        start = 0
+        resp = _open(url, 0, dest)
+
+    with resp:
+        status = getattr(resp, "status", None)
+        ctype = (resp.headers.get("Content-Type") or "").lower()
+        if ctype.startswith("text/html"):
+            raise DownloadError(
+                f"{url} returned an HTML page (Content-Type {ctype}), not the data file. "
+                f"{_manual_hint(url, dest)}"
+            )
+        length = resp.headers.get("Content-Length")
+        length = int(length) if length and length.isdigit() else None
+        resumed = start > 0 and status == 206 and _range_start(resp) == start
+        if start > 0 and not resumed:
+            start = 0  # the server ignored Range (or file:// URL): restart from scratch
+        total = start + length if length is not None else expected_size
+
+        mode = "ab" if resumed else "wb"
+        first = True
+        bar = tqdm(
+            total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
+            desc=dest.name, disable=not progress, file=sys.stderr, leave=False,
+        )
+        try:
+            with open(part, mode) as out:
+                while True:
+                    try:
+                        block = resp.read(CHUNK)
+                    except (http.client.IncompleteRead, OSError) as e:
+                        # Connection dropped: keep what we have for the next resume.
+                        raise DownloadError(
+                            f"Download of {url} was interrupted ({e!r}) after "
+                            f"{out.tell()} bytes. Run again to resume, or: "
+                            f"{_manual_hint(url, dest)}"
+                        ) from e
+                    if not block:
+                        break
+                    if first and not resumed and _looks_like_html(block[:512]):
+                        out.close()
+                        part.unlink()
+                        raise DownloadError(
+                            f"{url} returned an HTML page, not the data file. "
+                            f"{_manual_hint(url, dest)}"
+                        )
+                    first = False
+                    out.write(block)
+                    bar.update(len(block))
+        finally:
+            bar.close()
+    return total
+
+
+def _range_start(resp) -> int | None:
+    # "Content-Range: bytes 100-999/1000" -> 100
+    cr = resp.headers.get("Content-Range") or ""
+    try:
+        return int(cr.split()[1].split("-")[0])
+    except (IndexError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------------- extract
+
+
+def _archive_kind(archive: Path) -> str:
+    name = archive.name.lower()
+    if name.endswith(".zip"):
+        return "zip"
+    if name.endswith((".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2")):
+        return "tar"
+    raise ValueError(f"unsupported archive type: {archive.name} (tar, tar.gz, tgz, tar.xz, zip)")
+
+
+def _check_name(name: str, archive: Path) -> PurePosixPath:
+    """Normalised relative member path; raise if absolute or escaping the destination."""
+    raw = name.replace("\\", "/")
+    if raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):
+        raise UnsafeArchiveError(f"{archive.name}: absolute member path {name!r} refused")
+    norm = os.path.normpath(raw)
+    if norm == ".." or norm.startswith("../"):
+        raise UnsafeArchiveError(f"{archive.name}: member {name!r} escapes the destination")
+    return PurePosixPath(norm)
+
+
+def _check_link(member: PurePosixPath, target: str, archive: Path, hard: bool) -> None:
+    target = target.replace("\\", "/")
+    if target.startswith("/") or (len(target) > 1 and target[1] == ":"):
+        raise UnsafeArchiveError(
+            f"{archive.name}: link {str(member)!r} -> {target!r} is absolute; refused"
+        )
+    # Symlinks resolve against the link's folder, hard links against the archive root.
+    base = "" if hard else str(member.parent)
+    norm = os.path.normpath(os.path.join(base, target))
+    if norm == ".." or norm.startswith("../"):
+        raise UnsafeArchiveError(
+            f"{archive.name}: link {str(member)!r} -> {target!r} points outside the destination"
+        )
+
+
+def _check_through_links(paths: list[PurePosixPath], links: set[PurePosixPath], archive: Path):
+    # A member written *through* an earlier symlink ("a" -> ".", then "a/a/../x") defeats
+    # lexical checks; no official archive does this, so refuse it outright.
+    for p in paths:
+        for parent in p.parents:
+            if parent in links:
+                raise UnsafeArchiveError(
+                    f"{archive.name}: member {str(p)!r} lies under the symlink {str(parent)!r}"
+                )
+
+
+def _validate_tar(archive: Path) -> None:
+    try:
+        with tarfile.open(archive, "r:*") as tf:
+            # getmembers() walks every header to the end: a truncated or corrupt archive
+            # (including a bad gzip/xz stream) fails here, before anything is written.
+            members = tf.getmembers()
+            size = archive.stat().st_size
+            plain = not archive.name.lower().endswith(
+                (".gz", ".tgz", ".xz", ".txz", ".bz2", ".tbz2")
+            )
+            for m in members:
+                if plain and m.isfile() and m.offset_data + m.size > size:
+                    raise tarfile.ReadError(f"member {m.name!r} is cut off")
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise UnsafeArchiveError(
+            f"{archive} is truncated or corrupt ({e}); delete it and download it again"
+        ) from e
+    paths, links = [], set()
+    for m in members:
+        p = _check_name(m.name, archive)
+        if m.ischr() or m.isblk() or m.isfifo() or m.isdev():
+            raise UnsafeArchiveError(f"{archive.name}: device/fifo member {m.name!r} refused")
+        if m.issym() or m.islnk():
+            _check_link(p, m.linkname, archive, hard=m.islnk())
+        if m.issym():
+            links.add(p)
+        if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
+            raise UnsafeArchiveError(f"{archive.name}: unsupported member type {m.name!r}")
+        paths.append(p)
+    _check_through_links(paths, links, archive)
+
+
+def _validate_zip(archive: Path) -> None:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            bad = zf.testzip()  # reads every member and checks its CRC
+            if bad is not None:
+                raise zipfile.BadZipFile(f"CRC error in {bad!r}")
+            infos = zf.infolist()
+            paths, links = [], set()
+            for info in infos:
+                p = _check_name(info.filename, archive)
+                mode = info.external_attr >> 16
+                if stat.S_ISLNK(mode):
+                    _check_link(p, zf.read(info).decode("utf-8", "replace"), archive, hard=False)
+                    links.add(p)
+                elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
+                    raise UnsafeArchiveError(f"{archive.name}: device member {info.filename!r}")
+                paths.append(p)
+            _check_through_links(paths, links, archive)
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise UnsafeArchiveError(
+            f"{archive} is truncated or corrupt ({e}); delete it and download it again"
+        ) from e
+
+
+def extract(archive: Path, dest_dir: Path) -> list[Path]:
+    """Safely extract ``archive`` into ``dest_dir``; return the top-level entries created.
+
+    The archive is fully read and every member checked before anything is written (raises
+    ``UnsafeArchiveError``). Members are extracted into a temporary folder inside
+    ``dest_dir`` and each top-level entry is then renamed into place; an existing entry of the
+    same name (left by an earlier interrupted extraction of this archive) is replaced.
+    """
+    archive, dest_dir = Path(archive), Path(dest_dir)
+    kind = _archive_kind(archive)
+    (_validate_zip if kind == "zip" else _validate_tar)(archive)
+
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".extract-{archive.name}-", dir=dest_dir))
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(tmp)
+        else:
+            with tarfile.open(archive, "r:*") as tf:
+                # Python's "data" filter re-checks at write time (resolving real paths) and
+                # drops setuid bits; our own checks above already refused anything unsafe.
+                if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 / 3.12
+                    tf.extractall(tmp, filter="data")
+                else:  # pragma: no cover - older 3.11 patch releases
+                    tf.extractall(tmp)
+        created = []
+        for entry in sorted(tmp.iterdir()):
+            target = dest_dir / entry.name
+            if target.is_symlink() or target.is_file():
+                target.unlink()
+            elif target.is_dir():
+                shutil.rmtree(target)
+            os.replace(entry, target)
+            created.append(target)
+        return created
+    except _FILTER_ERROR as e:
+        raise UnsafeArchiveError(f"{archive.name}: {e}") from e
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,73 @@
+"""Evaluation of a checkpoint: batched, deterministic inference over uint8 image arrays.
+
+Images are read in batches straight from (memory-mapped) uint8 NHWC arrays and normalised by
+the model itself; no training transform is ever applied at test time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from noisymix.checkpoint import load_model
+from noisymix.data import ArrayDataset, load_dataset
+from noisymix.device import resolve_device
+
+
+def iter_batches(images: np.ndarray, batch_size: int, device: torch.device
+                 ) -> Iterator[torch.Tensor]:
+    """uint8 (N, H, W, 3) (memmap ok) → float (B, 3, H, W) in [0, 1] batches on ``device``."""
+    for start in range(0, len(images), batch_size):
+        chunk = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
+        if device.type == "cuda":
+            chunk = chunk.pin_memory().to(device, non_blocking=True)
+        yield chunk.permute(0, 3, 1, 2).float().div_(255)
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, batches: Iterable[torch.Tensor],
+                   amp: bool = True) -> torch.Tensor:
+    """Concatenated float32 logits (N, classes) on the CPU."""
+    model.eval()
+    device = next(model.parameters()).device
+    use_amp = amp and device.type == "cuda"
+    out = []
+    for x in batches:
+        if device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+            out.append(model(x).float().cpu())
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def accuracy(logits: torch.Tensor, labels: np.ndarray | torch.Tensor) -> float:
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    return float((logits.argmax(1) == labels).float().mean())
+
+
+def clean_accuracy(ckpt: str | Path, data_root: str | None = None, device: str = "auto",
+                   batch_size: int = 500) -> dict:
+    """Top-1 accuracy of a checkpoint on its own dataset's test split."""
+    dev = resolve_device(device)
+    model, meta = load_model(ckpt, dev)
+    if dev.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    test = load_dataset(meta["dataset"], "test", data_root)
+    if not isinstance(test, ArrayDataset):
+
+        ds = test.torch_dataset(train=False)
+        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=4)
+        logits, labels = [], []
+        for x, y in loader:
+            logits.append(predict_logits(model, [x.to(dev).float().div_(255)]))
+            labels.append(y)
+        logits_t, labels_t = torch.cat(logits), torch.cat(labels)
+    else:
+        logits_t = predict_logits(model, iter_batches(test.images, batch_size, dev))
+        labels_t = torch.from_numpy(test.labels)
+    return {"dataset": meta["dataset"], "split": "test", "images": int(len(labels_t)),
+            "accuracy": accuracy(logits_t, labels_t)}

@@ -1,0 +1,5 @@
+"""Architectures with a width knob, wrapped so that they normalise their own input and expose
+named mixing stages (see ``noisymix.models.wrap``)."""
+
+from noisymix.models.registry import create_model, list_archs  # noqa: F401
+from noisymix.models.wrap import Normalized, mixing_stages, wrap_model  # noqa: F401
