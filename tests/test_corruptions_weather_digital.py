@@ -246,16 +246,17 @@ def test_frost_is_texture_crop(preset, big, small):
 # random corruptions vs the package's statistics
 
 
-@pytest.mark.parametrize("name,sevs", [("snow", (1, 3, 5)), ("spatter", (1, 3, 4, 5)), ("frost", (1, 5))])
+@pytest.mark.parametrize("name,sevs", [("snow", (1, 3, 5)), ("spatter", (1, 3, 4, 5))])
 def test_random_statistics_vs_package(name, sevs, big):
     x = np.concatenate([big, big[:, ::-1]])[:12]  # 12 images
     np.random.seed(0)
     for s in sevs:
         ours = corrupt(x, name, s, "imagenet", seed=3).numpy().astype(float) - x
         ref = np.stack([np.uint8(ic.corrupt(im, corruption_name=name, severity=s)) for im in x]) - x.astype(float)
-        # generous (random layers, and frost's texture set / scaling differ by design) but
-        # far tighter than the gap between severities or presets
-        tol = 12 if name == "frost" else max(3.0, 0.12 * abs(ref.mean()))
+        # generous (random layers; snow's motion blur quantises differently) but far tighter
+        # than the gap between severities or presets. Frost is not compared this way: its
+        # per-image texture choice dominates the variance (test_frost_is_texture_crop is exact).
+        tol = max(3.0, 0.12 * abs(ref.mean()))
         assert abs(ours.mean() - ref.mean()) < tol, (s, ours.mean(), ref.mean())
         assert abs(ours.std() / ref.std() - 1) < 0.2, (s, ours.std(), ref.std())
 

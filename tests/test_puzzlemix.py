@@ -87,7 +87,8 @@ def test_mask_shapes_ratio_and_sources_without_transport(n):
 def brute_force_energy(keep, drop, edge_v, edge_h, prior, labels):
     """Energy of every labelling in ``labels`` (L, n, n) for binary labels (mask 1 − label)."""
     m = 1.0 - labels.double()
-    unary = (m * keep + (1 - m) * drop).sum((1, 2)) + (torch.tensor(prior)[labels.long()]).sum((1, 2))
+    unary = (m * keep + (1 - m) * drop).sum((1, 2))
+    unary = unary + torch.tensor(prior)[labels.long()].sum((1, 2))
     dv = (labels[:, 1:, :] != labels[:, :-1, :]).double()
     dh = (labels[:, :, 1:] != labels[:, :, :-1]).double()
     return unary + (dv * edge_v).sum((1, 2)) + (dh * edge_h).sum((1, 2))
@@ -211,15 +212,14 @@ def test_clean_lam_adds_the_scaled_clean_loss():
 
 def test_deterministic_for_a_seed():
     model = tiny_model()
-    x, y = digits(6)
-    a = create_scheme("puzzlemix", seed=3)
-    b = create_scheme("puzzlemix", seed=3)
-    c = create_scheme("puzzlemix", seed=9)
-    la = [float(a(model, x, y)) for _ in range(3)]
-    lb = [float(b(model, x, y)) for _ in range(3)]
-    lc = [float(c(model, x, y)) for _ in range(3)]
-    assert la == lb
-    assert la != lc
+    x, y = digits(4)
+
+    def losses(seed):
+        scheme = create_scheme("puzzlemix", seed=seed)
+        return [float(scheme(model, x, y).detach()) for _ in range(2)]
+
+    assert losses(3) == losses(3)
+    assert losses(3) != losses(9)
 
 
 def test_adversarial_noise_path_runs():
@@ -231,20 +231,23 @@ def test_adversarial_noise_path_runs():
 
 def test_loss_falls_under_sgd():
     model = tiny_model(1)
-    x, y = digits(16, offset=100)
-    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    x, y = digits(12, offset=100)
+    # BCE averages over the 10 classes, so its gradients are ~10x smaller than CE's
+    opt = torch.optim.SGD(model.parameters(), lr=2.0, momentum=0.9)
 
     def probe():  # a fresh scheme: the same draws (grid, perm, λ) every time
-        return float(create_scheme("puzzlemix", seed=11, transport=False)(model, x, y))
+        loss = create_scheme("puzzlemix", seed=11, transport=False)(model, x, y)
+        return float(loss.detach()), float(F.cross_entropy(model(x), y).detach())
 
-    before = probe()
-    scheme = create_scheme("puzzlemix", seed=0, transport=False)
-    for _ in range(25):
+    before, ce_before = probe()
+    scheme = create_scheme("puzzlemix", seed=0)
+    for _ in range(10):
         opt.zero_grad()
         scheme(model, x, y).backward()
         opt.step()
-    after = probe()
-    assert after < before - 0.005, (before, after)
+    after, ce_after = probe()
+    assert after < before - 0.003, (before, after)
+    assert ce_after < ce_before, (ce_before, ce_after)
 
 
 def test_rejects_images_that_do_not_split_into_blocks():

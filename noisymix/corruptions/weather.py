@@ -194,7 +194,8 @@ def _frost_textures(preset: str) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
-def _frost_texture(preset: str, idx: int, H: int, W: int, device) -> torch.Tensor:
+@lru_cache(maxsize=64)
+def _frost_texture(preset: str, idx: int, H: int, W: int, device: torch.device) -> torch.Tensor:
     """Texture idx as float (3, h, w) in [0, 1], at least (H+1) × (W+1) for a random crop."""
     tex = _frost_textures(preset)[idx]
     h, w = tex.shape[:2]

@@ -92,8 +92,8 @@ def label_values(n_labels: int) -> list[float]:
 
 
 def label_prior(lam: float, n_labels: int, eta: float, n: int) -> list[float]:
-    """Per-block cost −η/n²·log P(label | λ), P binomial: the reference's n_labels = 2, 3, 4
-    priors (−log λ², −log 2λ(1−λ), −log (1−λ)² for 3 labels) written for any label count."""
+    """Per-block cost −η/n²·log P(label | λ) with P binomial: the reference's priors for
+    n_labels = 2, 3, 4 (−log λ², −log 2λ(1−λ), −log (1−λ)² for 3) for any label count."""
     m = n_labels - 1
     probs = [math.comb(m, i) * lam ** (m - i) * (1 - lam) ** i for i in range(n_labels)]
     return [-eta * math.log(p + LOG_EPS) / n**2 for p in probs]
@@ -104,11 +104,12 @@ def graphcut_masks(keep: torch.Tensor, drop: torch.Tensor, edge_v: torch.Tensor,
     """Minimum-energy masks by alpha-beta swap (gco), one grid graph per image.
 
     Energy of a labelling with mask values m_s: Σ_s [m_s·keep_s + (1−m_s)·drop_s + prior]
-    + Σ_edges w_e·(i_s − i_t)²/(n_labels−1)². Returns (B, 1, n, n) masks on ``keep``'s device.
+    + Σ_edges w_e·(i_s − i_t)²/(n_labels−1)². Returns (B, 1, n, n) masks on keep's device.
     """
     import gco  # the C++ GCO solver; imported here so the rest of noisymix does not need it
 
     batch, n, _ = keep.shape
+    device = keep.device
     m = n_labels - 1
     values = torch.tensor(label_values(n_labels), dtype=torch.float64)
     # Integer energies as the reference: scale by 1000·n² and truncate. The extra factor m²
@@ -117,7 +118,8 @@ def graphcut_masks(keep: torch.Tensor, drop: torch.Tensor, edge_v: torch.Tensor,
     # gco-wrapper versions rescale with their own (coarser, overflow-prone) float precision.
     scale = 1000.0 * n**2 * m**2
     vals = values.view(1, 1, 1, -1)
-    unary = vals * keep.double().cpu().unsqueeze(-1) + (1 - vals) * drop.double().cpu().unsqueeze(-1)
+    keep, drop = keep.double().cpu().unsqueeze(-1), drop.double().cpu().unsqueeze(-1)
+    unary = vals * keep + (1 - vals) * drop
     unary = unary + torch.tensor(prior, dtype=torch.float64)
     unary = (scale * unary).to(torch.int32).numpy()  # (B, n, n, n_labels), truncation as ref.
     # not in reference: clamp at 0 (never active for γ ≤ 1, where the data term is < β).
@@ -130,7 +132,7 @@ def graphcut_masks(keep: torch.Tensor, drop: torch.Tensor, edge_v: torch.Tensor,
         for b in range(batch)
     ])
     mask = values.float()[torch.from_numpy(labels).long()]
-    return mask.unsqueeze(1).to(keep.device)
+    return mask.unsqueeze(1).to(device)
 
 
 def transport_cost(n: int, device) -> torch.Tensor:
@@ -144,8 +146,9 @@ def transport_cost(n: int, device) -> torch.Tensor:
 def transport_plan(mask: torch.Tensor, sal: torch.Tensor, eps: float) -> torch.Tensor:
     """Reference's approximate block assignment moving salient blocks into the mask.
 
-    ``mask``: (B, 1, n, n), ``sal``: (B, n, n). Returns a 0/1 plan (B, n², n²), plan[b, i, j] = 1
-    when source block i moves to destination j; each row and column holds at most one 1.
+    ``mask``: (B, 1, n, n), ``sal``: (B, n, n). Returns a 0/1 plan (B, n², n²) with
+    plan[b, i, j] = 1 when source block i moves to destination j; each row and column holds
+    at most one 1.
     Moving i to j costs eps·dist²(i, j) − sal_i·[mask_j > 0]; n rounds of: every source takes its
     cheapest destination, each destination keeps its cheapest claimant, losers pay +1 there.
     """
