@@ -1,4 +1,4 @@
-"""Throughput of batched AugMix (noisymix.augment.augmix.augmix): images/s for a batch of 128
+"""Throughput of batched AugMix (noisymix.augment.augmentations.augmix): images/s for a batch of 128
 32×32 RGB images, on CPU and, if available, CUDA.
 
 Usage: uv run --frozen python benchmarks/bench_augmix.py [--batch 128] [--iters 10] [--threads N]
@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from noisymix.augment.augmix import augmix
+from noisymix.augment.augmentations import augmix
 
 
 def bench(device: str, batch: int, iters: int, all_ops: bool) -> float:

@@ -75,8 +75,12 @@ def main() -> None:
     print(f"| corruption | noisymix img/s | {'imagecorruptions img/s | ratio |' if ref else ''}")
     print(f"|---|---:|{'---:|---:|' if ref else ''}")
     for name in names:
-        corrupt(x[:2], name, 1, args.preset, device=args.device)  # warm-up
-        ours = 5 * len(x) / time_ours(x, name, args.preset, args.device, args.batch_size)
+        try:
+            corrupt(x[:2], name, 1, args.preset, device=args.device)  # warm-up
+            ours = 5 * len(x) / time_ours(x, name, args.preset, args.device, args.batch_size)
+        except RuntimeError as e:  # e.g. out of memory: report and go on
+            print(f"| {name} | failed: {str(e).splitlines()[0][:80]} |", flush=True)
+            continue
         row = f"| {name} | {ours:.1f} |"
         if ref:
             theirs = 5 * len(x) / time_ref(x, name)

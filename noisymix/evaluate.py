@@ -22,7 +22,7 @@ def iter_batches(images: np.ndarray, batch_size: int, device: torch.device
                  ) -> Iterator[torch.Tensor]:
     """uint8 (N, H, W, 3) (memmap ok) → float (B, 3, H, W) in [0, 1] batches on ``device``."""
     for start in range(0, len(images), batch_size):
-        chunk = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
+        chunk = torch.from_numpy(np.array(images[start:start + batch_size]))  # copy out of the memmap
         if device.type == "cuda":
             chunk = chunk.pin_memory().to(device, non_blocking=True)
         yield chunk.permute(0, 3, 1, 2).float().div_(255)

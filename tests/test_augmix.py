@@ -1,4 +1,4 @@
-"""Batched AugMix (noisymix.augment.augmix) against PIL, the reference's image backend.
+"""Batched AugMix (noisymix.augment.augmentations) against PIL, the reference's image backend.
 
 Oracle: the reference (google-research/augmix, augmentations.py) applies each op with PIL
 (ImageOps / Image.transform / Image.rotate / ImageEnhance) to uint8 images; we apply the same
@@ -22,8 +22,8 @@ import pytest
 import torch
 from PIL import Image, ImageEnhance, ImageOps
 
-import noisymix.augment.augmix as am
-from noisymix.augment.augmix import (
+import noisymix.augment.augmentations as am
+from noisymix.augment.augmentations import (
     ALL_OPS,
     OPS,
     apply_op,

@@ -163,10 +163,12 @@ def motion_blur_batch(
     inside = (dy.abs() < h) & (dx.abs() < w)
     weight = (k * torch.cumprod(inside.to(torch.float64), dim=1)).to(x.dtype)  # (B, width)
     out = torch.zeros_like(x)
+    flat = x.reshape(b, c, h * w)
     for t in range(width):
-        rows = _shift_index(h, dy[:, t])[:, None, :, None].expand(b, c, h, w)
-        cols = _shift_index(w, dx[:, t])[:, None, None, :].expand(b, c, h, w)
-        out += weight[:, t, None, None, None] * x.gather(2, rows).gather(3, cols)
+        # One gather per tap over the flattened image: source pixel (row, col) of every output.
+        src = _shift_index(h, dy[:, t])[:, :, None] * w + _shift_index(w, dx[:, t])[:, None, :]
+        tap = flat.gather(2, src.reshape(b, 1, h * w).expand(b, c, h * w))
+        out += weight[:, t, None, None, None] * tap.view(b, c, h, w)
     return out
 
 

@@ -59,7 +59,7 @@ class FeatureMixing(Scheme):
         """[x, A(x), A(x)] with JSD, [A(x)] with augmentations alone, else [x]."""
         if not self.augment:
             return [x, x, x] if self.jsd else [x]
-        from noisymix.augment.augmix import augmix
+        from noisymix.augment.augmentations import augmix
 
         def aug() -> torch.Tensor:
             return augmix(x, g, severity=self.severity, width=self.width, depth=self.depth,

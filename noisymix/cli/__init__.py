@@ -1,0 +1,52 @@
+"""The ``noisymix`` command line: one thin verb per pipeline stage over library functions.
+
+Each verb lives in its own module here and is a thin wrapper over an importable function.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from noisymix import __version__
+
+_VERB_MODULES = ("train", "evaluate", "benchmarks", "pipeline")
+
+
+class _Group(click.Group):
+    """Print library errors (bad names, missing data, foreign checkpoints) as one clear line."""
+
+    def invoke(self, ctx):
+        from noisymix.checkpoint import CheckpointError
+        from noisymix.data import DatasetError
+
+        try:
+            return super().invoke(ctx)
+        except (ValueError, DatasetError, CheckpointError, FileNotFoundError) as e:
+            raise click.ClickException(str(e)) from None
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="noisymix")
+def main() -> None:
+    """Train corruption-robust classifiers (NoisyMix and baselines) and benchmark them."""
+
+
+def parse_params(pairs: tuple[str, ...]) -> dict:
+    """``key=value`` pairs; values parsed as YAML scalars or lists (e.g. mix_layers=[0,1])."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise click.BadParameter(f"expected key=value, got {pair!r}", param_hint="--param")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+for _m in _VERB_MODULES:
+    _mod = importlib.import_module(f"noisymix.cli.{_m}")
+    for _cmd in _mod.COMMANDS:
+        main.add_command(_cmd)

@@ -1,0 +1,3 @@
+"""Pipeline verbs: prepare, finetune, toy, aggregate (being written)."""
+
+COMMANDS = []
