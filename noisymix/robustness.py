@@ -26,7 +26,7 @@ from noisymix.data import ArrayDataset, load_dataset
 from noisymix.device import resolve_device
 from noisymix.evaluate import iter_batches, predict_logits
 from noisymix.metrics import calibration, corruption as cmetrics, stability
-from noisymix.perturbations import ALL_PERTURBATIONS, NOISE_PERTURBATIONS
+from noisymix.perturbations import ALL_PERTURBATIONS, NOISE_PERTURBATIONS, PERTURBATIONS
 
 COLUMNS = ["run", "dataset", "arch", "width", "method", "seed", "config_hash", "benchmark",
            "corruption", "severity", "metric", "value", "corruption_set", "n_images"]
@@ -106,28 +106,38 @@ class Evaluator:
             acc_adv = fgsm_accuracy(self.model, batches, fgsm_eps)
             self.rows.add("fgsm", "fgsm_accuracy", acc_adv, n, f"eps={fgsm_eps:.6g}")
 
-    # -- -C (CIFAR layout) ---------------------------------------------------------------
+    # -- -C ------------------------------------------------------------------------------
     def corruptions(self, root: Path, name: str, extra: bool = False) -> None:
+        """A -C set in the CIFAR layout (generated or released), memory-mapped."""
         ds = CifarC(root)
+
+        def logits_of(c: str, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+            images, labels = ds.load(c, s)
+            n = self._cut(len(labels))
+            return self._logits(images[:n]), torch.from_numpy(np.asarray(labels[:n]))
+
+        self._corruption_table(name, ds.corruptions, extra, logits_of)
+
+    def _corruption_table(self, name: str, present: list[str], extra: bool, logits_of) -> None:
         wanted = ALL_CORRUPTIONS if extra else TEST_CORRUPTIONS
-        present = [c for c in ds.corruptions if c in wanted]
+        present = [c for c in present if c in wanted]
         if not present:
-            raise ValueError(f"{root} holds none of the corruptions {', '.join(wanted)}")
+            raise ValueError(f"benchmark {name} holds none of the corruptions {', '.join(wanted)}")
         acc: dict[str, list[float]] = {}
         pooled_logits, pooled_labels = [], []
         for c in present:
             cset = "all19" if c in EXTRA_CORRUPTIONS else "test15"
+            n_c = 0
             for s in range(1, 6):
-                images, labels = ds.load(c, s)
-                n = self._cut(len(labels))
-                logits = self._logits(images[:n])
-                a = _acc(logits, labels[:n])
+                logits, labels = logits_of(c, s)
+                a = _acc(logits, labels)
                 acc.setdefault(c, []).append(a)
-                self.rows.add(name, "accuracy", a, n, c, s, cset)
+                self.rows.add(name, "accuracy", a, len(labels), c, s, cset)
+                n_c += len(labels)
                 if c in TEST_CORRUPTIONS:
                     pooled_logits.append(logits)
-                    pooled_labels.append(torch.from_numpy(np.asarray(labels[:n])))
-            self.rows.add(name, "accuracy", float(np.mean(acc[c])), n * 5, c, 0, cset)
+                    pooled_labels.append(labels)
+            self.rows.add(name, "accuracy", float(np.mean(acc[c])), n_c, c, 0, cset)
         test = [c for c in TEST_CORRUPTIONS if c in acc]
         n_all = sum(len(y) for y in pooled_labels)
         if len(test) == len(TEST_CORRUPTIONS):
@@ -142,13 +152,13 @@ class Evaluator:
                         errs[c], cmetrics.ALEXNET_ERR[c]), n_all // 15, c, 0, "test15")
                 self.rows.add(name, "mce", cmetrics.mce(errs), n_all, "all", 0, "test15")
         elif test:  # a subset was asked for: mean over what is there, labelled as such
+            subset = "subset:" + ",".join(test)
             vals = [a for c in test for a in acc[c]]
-            self.rows.add(name, "robust_accuracy", float(np.mean(vals)), n_all, "all", 0,
-                          "subset:" + ",".join(test))
+            self.rows.add(name, "robust_accuracy", float(np.mean(vals)), n_all, "all", 0, subset)
             no_noise = [a for c in test if c not in NOISE_CORRUPTIONS for a in acc[c]]
             if no_noise:
                 self.rows.add(name, "robust_accuracy_no_noise", float(np.mean(no_noise)),
-                              n_all, "all", 0, "subset:" + ",".join(test))
+                              n_all, "all", 0, subset)
         if extra and all(c in acc for c in ALL_CORRUPTIONS):
             vals = [a for c in ALL_CORRUPTIONS for a in acc[c]]
             self.rows.add(name, "robust_accuracy", float(np.mean(vals)), n_all, "all", 0, "all19")
@@ -156,26 +166,37 @@ class Evaluator:
             _calibration_rows(self.rows, name, torch.cat(pooled_logits), torch.cat(pooled_labels),
                               "all", "test15")
 
-    # -- -P (CIFAR layout) ---------------------------------------------------------------
+    # -- -P ------------------------------------------------------------------------------
     def perturbations(self, root: Path, name: str) -> None:
+        """A -P set in the CIFAR layout: <name>.npy uint8 (N, frames, H, W, 3)."""
         ds = CifarP(root)
-        fps, t5ds = {}, {}
-        for p in ds.perturbations:
+
+        def sequences(p: str):
             seqs = ds.load(p)
             m = self._cut(seqs.shape[0])
-            noise = p in NOISE_PERTURBATIONS
-            fp_sum = t5_sum = 0.0
             per = max(1, self.batch_size // seqs.shape[1])
             for start in range(0, m, per):
-                block = np.asarray(seqs[start:min(m, start + per)])  # (b, F, H, W, 3)
+                yield np.asarray(seqs[start:min(m, start + per)])
+
+        self._perturbation_table(name, ds.perturbations, sequences)
+
+    def _perturbation_table(self, name: str, present: list[str], sequences) -> None:
+        fps, t5ds, m = {}, {}, 0
+        for p in present:
+            noise = p in NOISE_PERTURBATIONS
+            fp_sum = t5_sum = 0.0
+            m = 0
+            for block in sequences(p):  # (b, F, H, W, 3)
                 b, f = block.shape[:2]
                 logits = self._logits(block.reshape(b * f, *block.shape[2:])).view(b, f, -1)
+                # both metrics are means over sequences: batch means weighted by size
                 fp_sum += stability.flip_probability(logits.argmax(-1), noise) * b
                 t5_sum += stability.top5_distance(logits, noise) * b
-            fps[p], t5ds[p] = fp_sum / m, t5_sum / m
+                m += b
+            fps[p], t5ds[p] = fp_sum / max(m, 1), t5_sum / max(m, 1)
             self.rows.add(name, "flip_probability", fps[p], m, p)
             self.rows.add(name, "t5d", t5ds[p], m, p)
-        test = [p for p in fps if p in ALL_PERTURBATIONS[:10]]
+        test = [p for p in fps if p in PERTURBATIONS]
         if test:
             # not in paper: AlexNet flip rates are not published with the reference code, so
             # mFR is the unnormalised mean flip probability (what the CIFAR tables report)
@@ -185,13 +206,13 @@ class Evaluator:
     # -- ImageNet-R ----------------------------------------------------------------------
     def imagenet_r(self, root: Path, name: str) -> None:
         from noisymix.benchmarks.readers import ImageNetR, imagenet_r_mask, iter_batches as ib
-        from noisymix.data.imagefolder import eval_transform
+        from noisymix.data.imagefolder import ResizeCenterCrop
 
-        classes = self.meta["classes"]
-        mask = imagenet_r_mask(classes)
+        mask = imagenet_r_mask(self.meta["classes"])
         ds = ImageNetR(root)
         correct = n = 0
-        for x, y in ib(ds, self.batch_size, transform=eval_transform(self.meta["image_size"])):
+        for x, y in ib(ds, self.batch_size, transform=ResizeCenterCrop(self.meta["image_size"]),
+                       num_workers=_workers()):
             logits = predict_logits(self.model, [x.to(self.device).float().div_(255)])
             pred = logits[:, mask].argmax(1)
             correct += int((pred == y).sum())
@@ -201,8 +222,43 @@ class Evaluator:
         self.rows.add(name, "accuracy", correct / max(n, 1), n)
 
 
+    # -- ImageNet-C / ImageNet-P folder trees --------------------------------------------
+    def _folder_logits(self, dataset) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits of an image-file dataset, decoded in workers, never resized (224 px)."""
+        from noisymix.benchmarks.readers import iter_batches as ib
+
+        logits, labels, n = [], [], 0
+        for x, y in ib(dataset, self.batch_size, num_workers=_workers()):
+            x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255)
+            logits.append(predict_logits(self.model, [x]))
+            labels.append(y)
+            n += len(y)
+            if self.limit and n >= self.limit:
+                break
+        return torch.cat(logits)[:self._cut(n)], torch.cat(labels)[:self._cut(n)]
+
+    def imagenet_c(self, root: Path, name: str, extra: bool = False) -> None:
+        from noisymix.benchmarks.readers import ImageNetC
+
+        ds = ImageNetC(root, self.meta["classes"])
+        self._corruption_table(name, ds.corruptions, extra,
+                               lambda c, s: self._folder_logits(ds.load(c, s)))
+
+    def imagenet_p(self, root: Path, name: str) -> None:
+        from noisymix.benchmarks.readers import ImageNetP
+
+        ds = ImageNetP(root, self.meta["classes"])
+
+        def sequences(p):  # one video at a time: (1, F, H, W, 3)
+            videos = ds.load(p)
+            for i in range(self._cut(len(videos))):
+                yield videos[i][0].numpy()[None]
+
+        self._perturbation_table(name, ds.perturbations, sequences)
+
+
 def detect_layout(root: Path) -> str:
-    """'c' (CIFAR-C npy), 'p' (CIFAR-P npy), 'r' (ImageNet-R folders) or raise."""
+    """'c' / 'p' (CIFAR-C/-P npy), 'c-folder' / 'p-folder' (ImageNet-C/-P trees), 'r'."""
     arrays = [p for p in sorted(root.glob("*.npy")) if p.stem != "labels"]
     # gaussian_noise etc. name both a corruption and a perturbation: the rank decides
     ndims = {np.load(p, mmap_mode="r").ndim for p in arrays}
@@ -214,7 +270,13 @@ def detect_layout(root: Path) -> str:
     if arrays:
         raise ValueError(f"{root} mixes -C arrays (N, H, W, 3) and -P arrays (N, F, H, W, 3) "
                          f"or holds unknown names; keep one benchmark per folder")
-    if root.is_dir() and sum(1 for d in root.iterdir() if d.is_dir() and d.name.startswith("n")) >= 100:
+    subdirs = {d.name for d in root.iterdir() if d.is_dir()} if root.is_dir() else set()
+    if subdirs & set(ALL_CORRUPTIONS) and all((root / c / "1").is_dir() or (root / c / "5").is_dir()
+                                              for c in subdirs & set(ALL_CORRUPTIONS)):
+        return "c-folder"
+    if subdirs & set(ALL_PERTURBATIONS):
+        return "p-folder"
+    if sum(1 for d in subdirs if d.startswith("n")) >= 100:
         return "r"
     raise ValueError(f"{root} is not a -C (<corruption>.npy), -P (<perturbation>.npy) or "
                      f"ImageNet-R benchmark folder")
@@ -255,9 +317,23 @@ def evaluate(ckpt: str | Path, benchmarks: Iterable[str] = ("clean",), *,
             ev.clean(fgsm_eps)
             continue
         layout = detect_layout(folder)
-        {"c": lambda: ev.corruptions(folder, name, extra_corruptions),
-         "p": lambda: ev.perturbations(folder, name),
-         "r": lambda: ev.imagenet_r(folder, name)}[layout]()
+        if layout == "c":
+            ev.corruptions(folder, name, extra_corruptions)
+        elif layout == "c-folder":
+            ev.imagenet_c(folder, name, extra_corruptions)
+        elif layout == "p":
+            ev.perturbations(folder, name)
+        elif layout == "p-folder":
+            ev.imagenet_p(folder, name)
+        else:
+            ev.imagenet_r(folder, name)
     return ev.rows.frame()
 
 
+
+
+def _workers() -> int:
+    """Image-decoding workers: up to 4, never more than the machine's cores."""
+    import os
+
+    return min(4, os.cpu_count() or 1)

@@ -138,11 +138,16 @@ def run_toy(out_dir: str | Path, seed: int = 0, epochs: int = EPOCHS,
     gy = torch.linspace(float(lo[1]), float(hi[1]), grid_size)
     mesh = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1).reshape(-1, 2)
     test_acc, train_acc, probs = {}, {}, {}
-    for method in METHODS:
-        model = train_toy(method, xtr, ytr, seed, epochs)
-        test_acc[method] = float(((_prob(model, xte) > 0.5).long() == yte).float().mean())
-        train_acc[method] = float(((_prob(model, xtr) > 0.5).long() == ytr).float().mean())
-        probs[method] = _prob(model, mesh).reshape(grid_size, grid_size).numpy()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 32-unit layers: thread hand-offs cost more than the maths
+    try:
+        for method in METHODS:
+            model = train_toy(method, xtr, ytr, seed, epochs)
+            test_acc[method] = float(((_prob(model, xte) > 0.5).long() == yte).float().mean())
+            train_acc[method] = float(((_prob(model, xtr) > 0.5).long() == ytr).float().mean())
+            probs[method] = _prob(model, mesh).reshape(grid_size, grid_size).numpy()
+    finally:
+        torch.set_num_threads(threads)
     grid = {"grid_x": gx.numpy(), "grid_y": gy.numpy(), "x_train": xtr.numpy(),
             "y_train": ytr.numpy(), "x_test": xte.numpy(), "y_test": yte.numpy(),
             "methods": np.array(list(METHODS)),

@@ -87,7 +87,7 @@ def image_generators(
 
 def to_float(images: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
     """uint8 (B, H, W, 3) → float32 (B, 3, H, W) in [0, 1] on ``device``."""
-    t = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
+    t = torch.from_numpy(np.array(images)) if not isinstance(images, torch.Tensor) else images
     return t.to(device).permute(0, 3, 1, 2).float().div_(255.0)
 
 

@@ -45,6 +45,21 @@ def eval_transform(size: int = 224):
                        v2.CenterCrop(size)])
 
 
+class ResizeCenterCrop:
+    """uint8 (H, W, 3) tensor → uint8 (3, size, size): resize shorter side to size·8/7, crop.
+
+    For sets whose images vary in size (ImageNet-R, clean ImageNet val); never used on the
+    already-224-px ImageNet-C/-P images. A class, not a closure, so loader workers can pickle it.
+    """
+
+    def __init__(self, size: int = 224) -> None:
+        self.tf = v2.Compose([v2.Resize(int(round(size * 8 / 7)), antialias=True),
+                              v2.CenterCrop(size)])
+
+    def __call__(self, x):
+        return self.tf(x.permute(2, 0, 1))
+
+
 def load_imagefolder(root: Path, split: str, info: DatasetInfo) -> FolderDataset:
     sub = root / "imagenet" / ("train" if split == "train" else "val")
     if not sub.is_dir():
@@ -59,4 +74,4 @@ def load_imagefolder(root: Path, split: str, info: DatasetInfo) -> FolderDataset
     return FolderDataset(sub, split, list(ds.classes), info, list(ds.samples))
 
 
-__all__ = ["FolderDataset", "eval_transform", "load_imagefolder"]
+__all__ = ["FolderDataset", "ResizeCenterCrop", "eval_transform", "load_imagefolder"]

@@ -1,0 +1,440 @@
+"""params.yaml → validated, typed experiment profiles (shared by the CLI, Snakemake and tests).
+
+The experiment grid of the NoisyMix reproduction (Erichson et al., arXiv:2202.01263; reference
+code github.com/erichson/NoisyMix) lives in one file, ``params.yaml``, read by Snakemake, DVC
+and this module alike. It is checked against ``workflow/schemas/params.schema.yaml`` (JSON
+Schema; every key documented, unknown keys are errors), defaults are filled in from the
+schema, and the selected profile becomes frozen dataclasses. The path grammar of the pipeline
+(``results/runs/{dataset}/{arch}/{method}/seed{seed}``) is defined here once.
+
+    >>> from noisymix.config import load_config
+    >>> p = load_config("params.yaml", profile="quick")
+    >>> [r.path for r in p.runs()][:1]
+    ['results/runs/digits/preactresnet18/erm/seed0']
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "params.schema.yaml"
+SWITCHES = ("augment", "mix", "noise", "jsd")  # the four NoisyMix components (Table 4)
+EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
+
+# One path grammar for both engines (Snakemake rules and dvc.yaml spell the same strings).
+RESULTS = "results"
+RUN_DIR = RESULTS + "/runs/{dataset}/{arch}/{method}/seed{seed}"
+ABLATION_DIR = RESULTS + "/runs/{dataset}/{arch}/ablation/{cell}/seed{seed}"
+TRANSFER_DIR = "{run}/transfer/{target}"
+DATA_MARKER = RESULTS + "/data/{name}.json"
+BENCHMARK_DIR = RESULTS + "/benchmarks/{dataset}-{kind}"  # kind: c or p
+TOY_DIR = RESULTS + "/toy"
+SUMMARY_DIR = RESULTS + "/{profile}"
+
+
+class ConfigError(ValueError):
+    """params.yaml is invalid; the message names the key path and what is allowed."""
+
+
+# --- typed profile ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    epochs: int
+    batch_size: int
+    lr: float            # peak learning rate
+    weight_decay: float
+    train_subset: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class AblationCell:
+    name: str
+    augment: bool
+    mix: bool
+    noise: bool
+    jsd: bool
+
+    def switches(self) -> dict[str, bool]:
+        return {k: getattr(self, k) for k in SWITCHES}
+
+
+@dataclasses.dataclass(frozen=True)
+class Ablation:
+    datasets: tuple[str, ...]
+    archs: tuple[str, ...]
+    seeds: tuple[int, ...]
+    full_grid: bool
+    cells: tuple[AblationCell, ...]  # listed cells, plus the rest of the 2^4 grid if full_grid
+
+
+@dataclasses.dataclass(frozen=True)
+class CorruptionSettings:
+    source: str          # "generate" or "release"
+    preset: str
+    names: tuple[str, ...]
+    severities: tuple[int, ...]
+    limit: int | None
+
+    @property
+    def extra(self) -> bool:
+        """True when any of the 4 extra (validation) corruptions is built."""
+        return any(n in EXTRA_CORRUPTIONS for n in self.names)
+
+
+@dataclasses.dataclass(frozen=True)
+class PerturbationSettings:
+    enabled: bool
+    source: str
+    preset: str
+    names: tuple[str, ...]
+    limit: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSettings:
+    fgsm_eps: float | None
+    limit: int | None
+    extra_benchmarks: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferPair:
+    source: str
+    arch: str
+    target: str
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneSettings:
+    epochs: int
+    lr: float
+    weight_decay: float
+    batch_size: int
+    train_subset: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Transfer:
+    methods: tuple[str, ...]
+    pairs: tuple[TransferPair, ...]
+    finetune: FinetuneSettings
+
+
+@dataclasses.dataclass(frozen=True)
+class Toy:
+    enabled: bool
+    seed: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One training run of the grid; ``cell`` is set for ablation runs (method noisymix)."""
+
+    dataset: str
+    arch: str
+    method: str
+    seed: int
+    cell: str | None = None
+
+    @property
+    def path(self) -> str:
+        if self.cell is not None:
+            return ABLATION_DIR.format(dataset=self.dataset, arch=self.arch, cell=self.cell,
+                                       seed=self.seed)
+        return RUN_DIR.format(dataset=self.dataset, arch=self.arch, method=self.method,
+                              seed=self.seed)
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferRun:
+    source: Run
+    target: str
+
+    @property
+    def path(self) -> str:
+        return TRANSFER_DIR.format(run=self.source.path, target=self.target)
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    datasets: tuple[str, ...]
+    archs: tuple[str, ...]
+    width: float
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...]
+    download: bool
+    train: TrainSettings
+    method_params: dict[str, dict[str, Any]]
+    ablation: Ablation
+    corruptions: CorruptionSettings
+    perturbations: PerturbationSettings
+    eval: EvalSettings
+    transfer: Transfer
+    toy: Toy
+
+    # -- the grid --
+    def runs(self) -> list[Run]:
+        """Main grid: dataset × arch × method × seed."""
+        return [Run(d, a, m, s) for d, a, m, s in
+                itertools.product(self.datasets, self.archs, self.methods, self.seeds)]
+
+    def ablation_runs(self) -> list[Run]:
+        ab = self.ablation
+        return [Run(d, a, "noisymix", s, c.name) for d, a, c, s in
+                itertools.product(ab.datasets, ab.archs, ab.cells, ab.seeds)]
+
+    def transfer_runs(self) -> list[TransferRun]:
+        out = []
+        for pair in self.transfer.pairs:
+            for m, s in itertools.product(self.transfer.methods, self.seeds):
+                out.append(TransferRun(Run(pair.source, pair.arch, m, s), pair.target))
+        return out
+
+    def eval_datasets(self) -> list[str]:
+        """Datasets whose benchmarks are evaluated: the grid's, the ablation's, the targets'."""
+        names = list(self.datasets) + list(self.ablation.datasets)
+        names += [p.target for p in self.transfer.pairs]
+        return list(dict.fromkeys(names))
+
+    def cell(self, name: str) -> AblationCell:
+        for c in self.ablation.cells:
+            if c.name == name:
+                return c
+        raise KeyError(f"no ablation cell {name!r} in profile {self.name!r}")
+
+    # -- hyper-parameters as `noisymix train --param` values --
+    def scheme_params(self, method: str, cell: str | None = None) -> dict[str, Any]:
+        """Overrides for ``method`` (ablation cells: noisymix's overrides + the 4 switches)."""
+        params = dict(self.method_params.get(method, {}))
+        if cell is not None:
+            params.update(self.cell(cell).switches())
+        return dict(sorted(params.items()))
+
+    def param_args(self, method: str, cell: str | None = None) -> list[str]:
+        """``["key=value", ...]`` for ``--param``; values as YAML scalars (lists as [a, b])."""
+        return [f"{k}={format_value(v)}" for k, v in self.scheme_params(method, cell).items()]
+
+    # -- benchmarks --
+    def corruption_benchmark(self, dataset: str) -> str:
+        """``--benchmark`` value: a generated directory or a release name."""
+        if self.corruptions.source == "release":
+            return f"{dataset}-c"
+        return BENCHMARK_DIR.format(dataset=dataset, kind="c")
+
+    def perturbation_benchmark(self, dataset: str) -> str | None:
+        if not self.perturbations.enabled:
+            return None
+        if self.perturbations.source == "release":
+            return f"{dataset}-p"
+        return BENCHMARK_DIR.format(dataset=dataset, kind="p")
+
+    def releases(self) -> list[str]:
+        """Official releases that the evaluated benchmarks read (prepared like datasets)."""
+        out = list(self.eval.extra_benchmarks)
+        if self.corruptions.source == "release":
+            out += [f"{d}-c" for d in self.eval_datasets()]
+        if self.perturbations.enabled and self.perturbations.source == "release":
+            out += [f"{d}-p" for d in self.datasets]
+        return list(dict.fromkeys(out))
+
+
+def format_value(v: Any) -> str:
+    """A value as ``noisymix.cli.parse_params`` reads it back (YAML flow style)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(format_value(x) for x in v) + "]"
+    return str(v)
+
+
+# --- loading and validation ------------------------------------------------------------
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def load_params(path: str | Path = "params.yaml") -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found (run from the repository root or pass its path)")
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _resolve_ref(schema: dict, root: dict) -> dict:
+    while "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = root["definitions"][name]
+    return schema
+
+
+def fill_defaults(data: Any, schema: dict, root: dict | None = None) -> Any:
+    """Insert schema defaults for missing keys, recursively (returns a new object)."""
+    root = root or schema
+    schema = _resolve_ref(schema, root)
+    if isinstance(data, dict):
+        out = dict(data)
+        props = schema.get("properties", {})
+        for key, sub in props.items():
+            if key not in out and "default" in sub:
+                out[key] = copy.deepcopy(sub["default"])
+        for key, value in out.items():
+            if key in props:
+                out[key] = fill_defaults(value, props[key], root)
+            elif isinstance(schema.get("additionalProperties"), dict):
+                out[key] = fill_defaults(value, schema["additionalProperties"], root)
+        return out
+    if isinstance(data, list) and isinstance(schema.get("items"), dict):
+        return [fill_defaults(x, schema["items"], root) for x in data]
+    return data
+
+
+def _key_path(parts: Iterable) -> str:
+    s = ""
+    for p in parts:
+        s += f"[{p}]" if isinstance(p, int) else (f".{p}" if s else str(p))
+    return s or "<top level>"
+
+
+def _describe(error) -> str:
+    """One line per schema violation: key path, what is wrong, what is allowed."""
+    where = _key_path(error.absolute_path)
+    v = error.validator
+    if v == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        return (f"{where}: unknown key(s) {', '.join(map(repr, extra))}; allowed: "
+                f"{', '.join(allowed)}")
+    if v == "enum":
+        return (f"{where}: {error.instance!r} is not allowed; choose one of: "
+                f"{', '.join(map(str, error.validator_value))}")
+    if v == "type":
+        want = error.validator_value
+        want = " or ".join(want) if isinstance(want, list) else want
+        return f"{where}: expected {want}, got {type(error.instance).__name__} {error.instance!r}"
+    if v == "required":
+        return f"{where}: {error.message}"
+    if v == "pattern" and error.absolute_path and isinstance(error.instance, str):
+        return f"{where}: {error.instance!r} must match {error.validator_value}"
+    return f"{where}: {error.message}"
+
+
+def validate_params(data: dict, schema: dict | None = None) -> dict:
+    """Validate ``data`` (a parsed params.yaml) and return it with every default filled in."""
+    import jsonschema
+
+    schema = schema or load_schema()
+    data = fill_defaults(data, schema)
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        lines = list(dict.fromkeys(_describe(e) for e in errors))
+        raise ConfigError("params.yaml is invalid:\n  " + "\n  ".join(lines))
+    return data
+
+
+def _full_grid(listed: list[AblationCell]) -> list[AblationCell]:
+    seen = {tuple(c.switches().values()) for c in listed}
+    cells = list(listed)
+    for bits in itertools.product((True, False), repeat=4):
+        if bits not in seen:
+            name = "_".join(k for k, b in zip(SWITCHES, bits) if b) or "none"
+            cells.append(AblationCell(name, *bits))
+    return cells
+
+
+def _check_method_params(where: str, method_params: dict) -> None:
+    """Every override must name a field of the scheme (the same check ``create_scheme`` does)."""
+    from noisymix.methods.base import scheme_class
+    import noisymix.methods  # noqa: F401  (registers the schemes)
+
+    for method, params in method_params.items():
+        fields = {f.name for f in dataclasses.fields(scheme_class(method))} - {"seed"}
+        unknown = sorted(set(params) - fields)
+        if unknown:
+            raise ConfigError(f"{where}.method_params.{method}: unknown hyper-parameter(s) "
+                              f"{unknown}; {method} takes {', '.join(sorted(fields))}")
+
+
+def resolve_profile(data: dict, profile: str | None = None, check_hparams: bool = True) -> Profile:
+    """The selected profile of validated ``data`` as a typed ``Profile`` (cross-key checks too)."""
+    name = profile or data["profile"]
+    if name not in data["profiles"]:
+        raise ConfigError(f"profile: {name!r} is not defined; choose one of: "
+                          f"{', '.join(data['profiles'])}")
+    p = data["profiles"][name]
+    where = f"profiles.{name}"
+    ab, tr = p["ablation"], p["transfer"]
+    cells = [AblationCell(**c) for c in ab["cells"]]
+    if ab["full_grid"]:
+        cells = _full_grid(cells)
+    names = [c.name for c in cells]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"{where}.ablation.cells: duplicate cell name(s) {dup}")
+    if cells and not (ab["datasets"] and ab["archs"]):
+        raise ConfigError(f"{where}.ablation: cells are listed but datasets/archs are empty")
+    t_methods = tuple(tr["methods"]) if tr["methods"] is not None else tuple(p["methods"])
+    missing = sorted(set(t_methods) - set(p["methods"]))
+    if missing:
+        raise ConfigError(f"{where}.transfer.methods: {missing} are not trained in this profile; "
+                          f"choose from {', '.join(p['methods'])}")
+    for i, pair in enumerate(tr["pairs"]):
+        if pair["source"] not in p["datasets"] or pair["arch"] not in p["archs"]:
+            raise ConfigError(
+                f"{where}.transfer.pairs[{i}]: source {pair['source']}/{pair['arch']} is not in "
+                f"the main grid (datasets {p['datasets']}, archs {p['archs']})")
+    if check_hparams:
+        _check_method_params(where, p["method_params"])
+
+    prof = Profile(
+        name=name,
+        description=p["description"],
+        datasets=tuple(p["datasets"]),
+        archs=tuple(p["archs"]),
+        width=float(p["width"]),
+        methods=tuple(p["methods"]),
+        seeds=tuple(p["seeds"]),
+        download=p["data"]["download"],
+        train=TrainSettings(**p["train"]),
+        method_params={k: dict(v) for k, v in p["method_params"].items()},
+        ablation=Ablation(tuple(ab["datasets"]), tuple(ab["archs"]), tuple(ab["seeds"]),
+                          ab["full_grid"], tuple(cells)),
+        corruptions=CorruptionSettings(**{**p["corruptions"],
+                                          "names": tuple(p["corruptions"]["names"]),
+                                          "severities": tuple(p["corruptions"]["severities"])}),
+        perturbations=PerturbationSettings(**{**p["perturbations"],
+                                              "names": tuple(p["perturbations"]["names"])}),
+        eval=EvalSettings(p["eval"]["fgsm_eps"], p["eval"]["limit"],
+                          tuple(p["eval"]["extra_benchmarks"])),
+        transfer=Transfer(t_methods, tuple(TransferPair(**x) for x in tr["pairs"]),
+                          FinetuneSettings(**tr["finetune"])),
+        toy=Toy(**p["toy"]),
+    )
+    from noisymix.benchmarks.releases import list_releases
+
+    unknown = sorted(set(prof.releases()) - set(list_releases()))
+    if unknown:
+        raise ConfigError(
+            f"{where}: no official release {unknown} exists (source: release); use "
+            f"source: generate for those datasets. Releases: {', '.join(list_releases())}")
+    return prof
+
+
+def load_config(path: str | Path = "params.yaml", profile: str | None = None,
+                check_hparams: bool = True) -> Profile:
+    """Load, validate and resolve ``path``; ``profile`` overrides its ``profile:`` key."""
+    return resolve_profile(validate_params(load_params(path)), profile, check_hparams)
