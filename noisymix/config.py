@@ -82,6 +82,7 @@ class CorruptionSettings:
     names: tuple[str, ...]
     severities: tuple[int, ...]
     limit: int | None
+    seed: int
 
     @property
     def extra(self) -> bool:
@@ -96,6 +97,7 @@ class PerturbationSettings:
     preset: str
     names: tuple[str, ...]
     limit: int | None
+    seed: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,7 +279,7 @@ def load_params(path: str | Path = "params.yaml") -> dict:
 def _resolve_ref(schema: dict, root: dict) -> dict:
     while "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
-        schema = root["definitions"][name]
+        schema = root["$defs"][name]
     return schema
 
 
@@ -338,7 +340,7 @@ def validate_params(data: dict, schema: dict | None = None) -> dict:
 
     schema = schema or load_schema()
     data = fill_defaults(data, schema)
-    validator = jsonschema.Draft7Validator(schema)
+    validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         lines = list(dict.fromkeys(_describe(e) for e in errors))

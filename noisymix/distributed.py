@@ -17,11 +17,21 @@ def is_distributed() -> bool:
     return "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
 
 
-def rank_and_world() -> tuple[int, int]:
+def rank_and_world(device: torch.device | None = None) -> tuple[int, int]:
+    """(rank, world size); joins the torchrun process group on first use.
+
+    The backend follows the training device (NCCL for CUDA, gloo for CPU), so that
+    ``--device cpu`` works under torchrun on a GPU machine too.
+    """
     if not is_distributed():
         return 0, 1
     if not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        cuda = device.type == "cuda" if device is not None else torch.cuda.is_available()
+        backend = "nccl" if cuda else "gloo"
+        if backend == "nccl" and "LOCAL_RANK" in os.environ:
+            # NCCL collectives (barrier) run on the current device: without this every rank
+            # would use cuda:0 beside its own model on cuda:LOCAL_RANK.
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
         torch.distributed.init_process_group(backend)
     return torch.distributed.get_rank(), torch.distributed.get_world_size()
 

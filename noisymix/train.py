@@ -55,6 +55,10 @@ class TrainConfig:
     weight_decay: float = 5e-4
     seed: int = 0
     train_subset: int | None = None  # first-N training images (quick runs); None = all
+    # fine-tuning (noisymix.finetune): start from a checkpoint's weights, all but its head
+    init_from: str | None = None     # source model.safetensors; hashed by its config hash
+    lr_milestones: tuple[int, ...] = ()  # epochs; non-empty = step schedule instead of cosine
+    lr_gamma: float = 0.1            # step schedule: lr × gamma at each milestone
     # runtime settings: do not change results' meaning, excluded from the config hash
     data_root: str | None = None
     device: str = "auto"
@@ -75,6 +79,7 @@ class TrainConfig:
                              f"{', '.join(list_archs())}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
+        self.lr_milestones = tuple(int(m) for m in self.lr_milestones)
 
     def resolved(self) -> dict[str, Any]:
         """The config that defines results: method defaults filled in, runtime keys dropped."""
@@ -83,6 +88,15 @@ class TrainConfig:
             d.pop(k)
         d["method_params"] = create_scheme(self.method, seed=self.seed,
                                            **self.method_params).hparams()
+        # The fine-tuning keys enter the hash only when used, so that plain training runs
+        # keep their hashes; a source checkpoint counts by its config hash, not its path.
+        for key, default in (("init_from", None), ("lr_milestones", ()), ("lr_gamma", 0.1)):
+            if d[key] == default or (key == "lr_gamma" and not self.lr_milestones):
+                d.pop(key)
+        if self.init_from is not None:
+            from noisymix.checkpoint import read_metadata
+
+            d["init_from"] = read_metadata(self.init_from)["config_hash"]
         return json.loads(json.dumps(d, default=list))
 
     def config_hash(self) -> str:
@@ -118,12 +132,11 @@ class ArrayBatches:
         self.rank, self.world = rank, world
 
     def __len__(self) -> int:
-        per_rank = math.ceil(len(self.labels) / self.world)
-        return math.ceil(per_rank / self.batch_size)
+        return math.ceil(len(self.labels) // self.world / self.batch_size)
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         g = torch.Generator().manual_seed(_seed_for(self.seed, "shuffle", epoch))
-        order = torch.randperm(len(self.labels), generator=g)[self.rank::self.world]
+        order = _shard(torch.randperm(len(self.labels), generator=g), self.rank, self.world)
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size].to(self.images.device)
             x = self.images[idx].to(self.device, non_blocking=True)
@@ -140,11 +153,11 @@ class FolderBatches:
         self.num_workers, self.rank, self.world = num_workers, rank, world
 
     def __len__(self) -> int:
-        return math.ceil(len(self.ds) / self.world / self.batch_size)
+        return math.ceil(len(self.ds) // self.world / self.batch_size)
 
     def epoch(self, epoch: int):
         g = torch.Generator().manual_seed(_seed_for(self.seed, "shuffle", epoch))
-        order = torch.randperm(len(self.ds), generator=g)[self.rank::self.world].tolist()
+        order = _shard(torch.randperm(len(self.ds), generator=g), self.rank, self.world).tolist()
         loader = torch.utils.data.DataLoader(
             torch.utils.data.Subset(self.ds, order), batch_size=self.batch_size,
             num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
@@ -152,6 +165,16 @@ class FolderBatches:
         for x, y in loader:
             yield (x.to(self.device, non_blocking=True).float().div_(255),
                    y.to(self.device, non_blocking=True))
+
+
+def _shard(order: torch.Tensor, rank: int, world: int) -> torch.Tensor:
+    """Every world-th index from ``rank``, the same count on every rank.
+
+    Under DDP each step is a collective: a rank with one batch more would wait forever, so the
+    last ``len % world`` images of the shuffled order are left out (other ones each epoch).
+    """
+    usable = len(order) - len(order) % world
+    return order[:usable][rank::world]
 
 
 def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
@@ -189,8 +212,8 @@ def train(cfg: TrainConfig, out_dir: str | Path) -> dict:
     if done is not None:
         return done
 
-    rank, world = dist.rank_and_world()
     device = resolve_device(cfg.device)
+    rank, world = dist.rank_and_world(device)
     torch.manual_seed(_seed_for(cfg.seed, "init"))  # weight init is the only global draw
     train_set = load_dataset(cfg.dataset, "train", cfg.data_root)
     if isinstance(train_set, ArrayDataset):
@@ -206,7 +229,14 @@ def train(cfg: TrainConfig, out_dir: str | Path) -> dict:
         crop = False
     classes = train_set.classes
 
-    model = build_model(cfg, len(classes)).to(device)
+    model = build_model(cfg, len(classes))
+    extra: dict[str, Any] = {}
+    if cfg.init_from is not None:
+        from noisymix.finetune import load_backbone
+
+        # weights overwritten below when resuming; the metadata is kept
+        extra = {**load_backbone(model, cfg.init_from), "finetune_method": cfg.method}
+    model = model.to(device)
     use_cuda = device.type == "cuda"
     if use_cuda and cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -217,7 +247,14 @@ def train(cfg: TrainConfig, out_dir: str | Path) -> dict:
                            {"params": no_decay, "weight_decay": cfg.weight_decay}],
                           lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     total_steps = cfg.epochs * len(batches)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps, eta_min=cfg.lr_min)
+    if cfg.lr_milestones:  # step schedule (fine-tuning), stepped per batch like the cosine
+        steps_per_epoch, milestones = len(batches), sorted(cfg.lr_milestones)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: cfg.lr_gamma ** sum(step // steps_per_epoch >= m
+                                                  for m in milestones))
+    else:
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps,
+                                                           eta_min=cfg.lr_min)
     aug_gen = torch.Generator(device=device).manual_seed(_seed_for(cfg.seed, "augment", rank))
 
     start_epoch = 0
@@ -233,7 +270,8 @@ def train(cfg: TrainConfig, out_dir: str | Path) -> dict:
         scheme.load_state_dict(state["scheme"])
         aug_gen.set_state(state["augment_rng"])
         start_epoch = state["epoch"]
-    _truncate_metrics(out / METRICS_FILE, start_epoch)
+    if rank == 0:
+        _truncate_metrics(out / METRICS_FILE, start_epoch)
 
     net = dist.wrap(model, device)
     progress = show_progress(cfg.progress) and rank == 0
@@ -270,7 +308,8 @@ def train(cfg: TrainConfig, out_dir: str | Path) -> dict:
                 print(json.dumps(record), file=sys.stderr, flush=True)
         dist.barrier()
 
-    meta = metadata(cfg, classes, cfg.epochs, {"train_metrics": _read_metrics(out / METRICS_FILE)})
+    meta = metadata(cfg, classes, cfg.epochs,
+                    {**extra, "train_metrics": _read_metrics(out / METRICS_FILE)})
     if rank == 0:
         save_model(model_path, model, meta)
         state_path.unlink(missing_ok=True)

@@ -133,7 +133,9 @@ def test_glass_shuffle_equals_sequential_loop(delta):
 
 @pytest.mark.parametrize("name", NOISE + ["glass_blur", "motion_blur"])
 def test_random_statistics_match_imagecorruptions(name):
-    x = digits(4, 48, 48)
+    # imagecorruptions' impulse noise draws from an unseeded skimage generator, so the
+    # reference side is random: 12 images keep its sampling error well inside the bands.
+    x = digits(12, 48, 48)
     np.random.seed(0)
     for s in range(1, 6):
         ours = corrupt(x, name, s, "imagenet", seed=1).numpy().astype(np.float64) - x

@@ -39,7 +39,7 @@ def test_every_scheme_trains_one_epoch_on_digits(method, tmp_path):
     assert meta["config"]["method_params"]  or method in ("erm",)
     assert not (out / "train_state.safetensors").exists()
     res = _cli("eval", "--ckpt", str(out / "model.safetensors"), "--json", str(out / "e.json"))
-    assert res.exit_code == 0 and "digits test accuracy" in res.output
+    assert res.exit_code == 0 and "clean" in res.output and "accuracy" in res.output
     assert 0 <= json.loads((out / "e.json").read_text())["accuracy"] <= 1
 
 
@@ -49,7 +49,11 @@ def test_training_loss_falls(method, tmp_path):
     cfg = TrainConfig(dataset="digits", width=0.125, method=method, epochs=4, batch_size=32,
                       lr=0.05, train_subset=256, seed=1, progress=False)
     losses = [r["loss"] for r in train(cfg, tmp_path)["train_metrics"]]
-    assert len(losses) == 4 and losses[-1] < 0.95 * losses[0], losses
+    # PuzzleMix keeps the reference's BCE(softmax) objective, averaged over the K classes:
+    # its values and gradients are ~K times smaller than cross-entropy's, so it moves less.
+    factor = 0.99 if method == "puzzlemix" else 0.95
+    assert len(losses) == 4 and losses[-1] < factor * losses[0], losses
+    assert all(b < a for a, b in zip(losses, losses[1:])) or method != "puzzlemix", losses
 
 
 def test_checkpoint_round_trip(tmp_path, tiny_model):

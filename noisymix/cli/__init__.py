@@ -11,7 +11,7 @@ import click
 
 from noisymix import __version__
 
-_VERB_MODULES = ("train", "evaluate", "benchmarks", "pipeline")
+_VERB_MODULES = ("train", "evaluate", "benchmarks", "pipeline", "analysis")
 
 
 class _Group(click.Group):

@@ -1,0 +1,29 @@
+# noisymix: the NoisyMix reproduction (Erichson et al., arXiv:2202.01263) as one DAG.
+# Table of contents only: settings in params.yaml, rules in workflow/rules/, runtime settings in
+# workflow/profiles/<site>/config.yaml.
+#   snakemake --profile workflow/profiles/local                       # quick profile, CPU
+#   snakemake --profile workflow/profiles/local --config profile=cifar --resources gpu=4
+#   snakemake --profile workflow/profiles/slurm --config profile=imagenet
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "params.yaml"
+
+
+validate(config, "workflow/schemas/params.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/corrupt.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/tables.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),
+    default_target: True

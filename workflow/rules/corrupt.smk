@@ -1,0 +1,51 @@
+# Benchmarks built from each test set: -C (CIFAR-10-C layout) and -P sequences. With
+# `source: release` in params.yaml the official sets are read instead and these rules idle.
+
+
+rule corrupt:
+    input:
+        get_data_marker,
+    output:
+        directory("results/benchmarks/{dataset}-c"),
+    params:
+        preset=PROFILE.corruptions.preset,
+        corruptions=",".join(PROFILE.corruptions.names),
+        severities=",".join(map(str, PROFILE.corruptions.severities)),
+        seed=PROFILE.corruptions.seed,
+        limit=get_corrupt_limit,
+    log:
+        "logs/corrupt/{dataset}.log",
+    benchmark:
+        "benchmarks/corrupt/{dataset}.tsv"
+    threads: 4
+    resources:
+        mem_mb=16000,
+        gpu=1,
+    shell:
+        "noisymix corrupt --dataset {wildcards.dataset} --split test --preset {params.preset}"
+        " --corruptions {params.corruptions} --severities {params.severities}"
+        " --seed {params.seed} {params.limit} --out {output} > {log} 2>&1"
+
+
+rule perturb:
+    input:
+        get_data_marker,
+    output:
+        directory("results/benchmarks/{dataset}-p"),
+    params:
+        preset=PROFILE.perturbations.preset,
+        perturbations=",".join(PROFILE.perturbations.names),
+        seed=PROFILE.perturbations.seed,
+        limit=get_perturb_limit,
+    log:
+        "logs/perturb/{dataset}.log",
+    benchmark:
+        "benchmarks/perturb/{dataset}.tsv"
+    threads: 4
+    resources:
+        mem_mb=16000,
+        gpu=1,
+    shell:
+        "noisymix perturb --dataset {wildcards.dataset} --split test --preset {params.preset}"
+        " --perturbations {params.perturbations} --seed {params.seed} {params.limit}"
+        " --out {output} > {log} 2>&1"
