@@ -63,6 +63,20 @@ def _calibration_rows(rows: Rows, benchmark: str, logits: torch.Tensor, labels, 
              corruption_set)
 
 
+def _reliability_rows(rows: Rows, benchmark: str, logits: torch.Tensor, labels,
+                      n_bins: int = 15) -> None:
+    """Per-bin mean confidence and accuracy (15 equal-width bins) for reliability diagrams."""
+    conf, correct = calibration.confidence_and_correct(logits, torch.as_tensor(labels))
+    conf, correct = conf.double(), correct.double()
+    bins = torch.clamp((conf * n_bins).ceil().long() - 1, 0, n_bins - 1)  # (lo, hi] bins
+    for i in range(n_bins):
+        sel = bins == i
+        k = int(sel.sum())
+        if k:
+            rows.add(benchmark, f"reliability_conf_bin{i}", float(conf[sel].mean()), k)
+            rows.add(benchmark, f"reliability_acc_bin{i}", float(correct[sel].mean()), k)
+
+
 def _acc(logits: torch.Tensor, labels) -> float:
     return float((logits.argmax(1) == torch.as_tensor(np.asarray(labels))).float().mean())
 
@@ -97,6 +111,7 @@ class Evaluator:
         self.rows.add("clean", "accuracy", acc, n)
         self.rows.add("clean", "error", 1 - acc, n)
         _calibration_rows(self.rows, "clean", logits, labels)
+        _reliability_rows(self.rows, "clean", logits, labels)
         if fgsm_eps is not None:
             from noisymix.metrics.adversarial import fgsm_accuracy
 

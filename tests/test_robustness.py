@@ -80,6 +80,10 @@ def test_rows_match_direct_computation(setup):
     assert got == pytest.approx(fp)
     assert df.query("benchmark == 'fgsm'").value.item() <= clean + 1e-9
     assert {"rms_calibration_error", "ece", "aurra"} <= set(df.query("benchmark == 'clean'").metric)
+    # reliability bins: counts add up to the test set, weighted bin accuracy = accuracy
+    rel = df[df.metric.str.startswith("reliability_acc_bin")]
+    assert rel.n_images.sum() == 24
+    assert (rel.value * rel.n_images).sum() / 24 == pytest.approx(clean)
 
 
 def test_full_15_gives_robust_accuracy_with_and_without_noise(setup, tmp_path):

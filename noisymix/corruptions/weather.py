@@ -60,6 +60,9 @@ def _pad_index(n: int, r: int, mode: str, device) -> torch.Tensor:
     raise ValueError(f"unknown padding mode {mode!r}")
 
 
+_FFT_RADIUS = 16  # px: above it the separable filter switches to FFT convolution
+
+
 def _gaussian_1d(x: torch.Tensor, sigma: float, dim: int, mode: str, truncate: float) -> torch.Tensor:
     if sigma <= 0:
         return x
@@ -70,7 +73,16 @@ def _gaussian_1d(x: torch.Tensor, sigma: float, dim: int, mode: str, truncate: f
     n = x.shape[dim]
     xp = x.index_select(dim, _pad_index(n, r, mode, x.device)).movedim(dim, -1)
     lead = xp.shape[:-1]
-    y = F.conv1d(xp.reshape(-1, 1, n + 2 * r), k).reshape(*lead, n)
+    if r > _FFT_RADIUS:
+        # Wide kernels (ImageNet elastic: r ≈ 100 px): direct conv1d costs O(n·r) and its
+        # im2col buffer grew to tens of GB for a batch of 64; an FFT convolution is
+        # O(n log n) and needs only the padded rows. The kernel is symmetric, so
+        # convolution = correlation and the valid part starts at 2r.
+        length = n + 4 * r
+        spec = torch.fft.rfft(xp.double(), length) * torch.fft.rfft(k.view(-1).double(), length)
+        y = torch.fft.irfft(spec, length)[..., 2 * r:2 * r + n].to(x.dtype)
+    else:
+        y = F.conv1d(xp.reshape(-1, 1, n + 2 * r), k).reshape(*lead, n)
     return y.movedim(-1, dim)
 
 
