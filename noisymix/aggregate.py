@@ -83,7 +83,19 @@ def load_results(paths: Iterable[str | Path]) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"result rows lack column(s) {missing}; expected {COLUMNS}")
-    return annotate(df)
+    return annotate(_canonical_order(df))
+
+
+def _canonical_order(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows in one order whatever the order of the input files (Snakemake passes them in grid
+    order, DVC's shell glob alphabetically): methods in the paper's order, then by run."""
+    from noisymix.methods import SCHEMES
+
+    rank = {m: i for i, m in enumerate(SCHEMES)}
+    key = df["method"].map(lambda m: (rank.get(m, len(rank)), m))
+    df = df.assign(_method_key=key.map(lambda k: f"{k[0]:03d}{k[1]}"))
+    df = df.sort_values(["dataset", "arch", "width", "_method_key", "run"], kind="stable")
+    return df.drop(columns="_method_key").reset_index(drop=True)
 
 
 def ablation_cell(run: str) -> str:

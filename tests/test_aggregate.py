@@ -152,3 +152,28 @@ def test_empty_and_partial_inputs_never_raise(tmp_path):
     assert len(summary["notes"]) >= 6 and any("toy" in n for n in summary["notes"])
     with pytest.raises(ValueError, match="lack column"):
         load_results([write(pd.DataFrame({"run": ["x"]}), tmp_path / "bad.parquet")])
+
+
+def test_tables_do_not_depend_on_input_order(tmp_path):
+    """Snakemake passes result files in grid order, DVC's glob alphabetically: same tables."""
+    import pandas as pd
+
+    from noisymix.aggregate import aggregate
+    from noisymix.robustness import COLUMNS
+
+    def rows(method, acc):
+        return pd.DataFrame([dict(zip(COLUMNS, [f"runs/{method}", "digits", "preactresnet18",
+                                                0.125, method, 0, "h", "clean", "", 0,
+                                                "accuracy", acc, "", 10]))])
+
+    files = []
+    for method, acc in [("noisymix", 0.5), ("erm", 0.3), ("augmix", 0.4)]:
+        f = tmp_path / f"{method}.parquet"
+        rows(method, acc).to_parquet(f)
+        files.append(f)
+    aggregate(files, tmp_path / "a")
+    aggregate(files[::-1], tmp_path / "b")
+    for md in (tmp_path / "a" / "tables").glob("*.md"):
+        assert md.read_text() == (tmp_path / "b" / "tables" / md.name).read_text()
+    table = (tmp_path / "a" / "tables" / "robustness_digits.md").read_text()
+    assert table.index("| erm |") < table.index("| augmix |") < table.index("| noisymix |")
