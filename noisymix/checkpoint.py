@@ -27,12 +27,22 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, incomplete or not a noisymix checkpoint."""
 
 
+# Run-to-run noise (wall-clock timings) stays out of the weights file so that the same training
+# gives a byte-identical checkpoint: workflow engines compare checkpoints by checksum.
+VOLATILE_KEYS = ("train_metrics",)
+
+
 def save_model(path: str | Path, model: torch.nn.Module, metadata: dict) -> None:
-    """Write ``path`` (safetensors) and ``path.with_suffix('.json')`` atomically."""
+    """Write ``path`` (safetensors) and ``path.with_suffix('.json')`` atomically.
+
+    The JSON holds all metadata; the safetensors header the same less ``VOLATILE_KEYS``.
+    """
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in _plain(model).state_dict().items()}
+    header = {k: v for k, v in metadata.items() if k not in VOLATILE_KEYS}
     with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata={"noisymix": json.dumps(metadata, default=str)})
+        save_file(state, str(tmp), metadata={"noisymix": json.dumps(header, default=str,
+                                                                    sort_keys=True)})
     write_json(path.with_suffix(".json"), metadata)
 
 

@@ -38,3 +38,26 @@ def write_json(path: str | Path, obj) -> None:
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def write_manifest(out_dir: str | Path, **info) -> Path:
+    """``out_dir/manifest.json``: every file of a benchmark folder with its size and sha256.
+
+    Written last and atomically, so its presence means the folder is complete; it is also the
+    small file workflow engines track instead of the folder (Snakemake checksums small inputs,
+    so outputs that DVC restores with fresh mtimes do not look changed).
+    """
+    import hashlib
+
+    out_dir = Path(out_dir)
+    files = {}
+    for f in sorted(out_dir.iterdir()):
+        if f.is_file() and f.name != "manifest.json" and not f.name.startswith("."):
+            h = hashlib.sha256()
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 22), b""):
+                    h.update(chunk)
+            files[f.name] = {"bytes": f.stat().st_size, "sha256": h.hexdigest()}
+    path = out_dir / "manifest.json"
+    write_json(path, {**info, "files": files})
+    return path

@@ -140,6 +140,13 @@ def test_cli_corrupt_perturb_eval_end_to_end(tmp_path):
     assert res.exit_code == 0, res.output
     assert np.load(tmp_path / "digits-c" / "glass_blur.npy").shape == (80, 32, 32, 3)
     assert len(list((tmp_path / "digits-c").glob("*.npy"))) == 20  # 19 + labels
+    import hashlib
+    import json
+
+    manifest = json.loads((tmp_path / "digits-c" / "manifest.json").read_text())
+    assert len(manifest["files"]) == 20 and manifest["preset"] == "cifar"
+    fog = (tmp_path / "digits-c" / "fog.npy").read_bytes()
+    assert manifest["files"]["fog.npy"]["sha256"] == hashlib.sha256(fog).hexdigest()
     res = r.invoke(main, ["perturb", "--dataset", "digits", "--preset", "cifar", "--limit", "4",
                           "--out", str(tmp_path / "digits-p"), "--no-progress"])
     assert res.exit_code == 0, res.output

@@ -30,7 +30,8 @@ if verb in ("train", "finetune"):
     for f in ("model.safetensors", "model.json"):
         open(os.path.join(out, f), "w").write(" ".join(args))
 elif verb in ("corrupt", "perturb"):
-    os.makedirs(out, exist_ok=True); open(os.path.join(out, "labels.npy"), "w").close()
+    os.makedirs(out, exist_ok=True)
+    for f in ("labels.npy", "manifest.json"): open(os.path.join(out, f), "w").close()
 elif verb == "toy":
     os.makedirs(out, exist_ok=True)
     for f in ("toy.json", "toy.png"): open(os.path.join(out, f), "w").close()

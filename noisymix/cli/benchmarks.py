@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 import numpy as np
 
+from noisymix.io import write_manifest
+
 
 def _csv(value: str | None, allowed, what: str, cast=str):
     if not value:
@@ -101,6 +103,8 @@ def corrupt(dataset, split, input_npy, labels_npy, data_root, limit, seed, devic
     paths = corrupt_arrays(images, out, preset, corruptions=names, severities=sevs, seed=seed,
                            device=dev, batch_size=batch_size or 256, labels=labels,
                            progress=_progress(progress))
+    write_manifest(out, kind="corruptions", preset=preset, seed=seed, severities=sevs,
+                   n_images=len(images))
     n_written = len([p for p in paths if p != "labels"])
     click.echo(f"wrote {n_written} corruptions × {len(sevs)} severities of {len(images)} "
                f"images to {out}")
@@ -123,6 +127,7 @@ def perturb(dataset, split, input_npy, labels_npy, data_root, limit, seed, devic
     paths = perturb_arrays(images, out, preset, perturbations=names, seed=seed,
                            device=resolve_device(device), batch_size=batch_size, labels=labels,
                            progress=_progress(progress))
+    write_manifest(out, kind="perturbations", preset=preset, seed=seed, n_images=len(images))
     n_written = len([p for p in paths if p != "labels"])
     click.echo(f"wrote {n_written} perturbations of {len(images)} images to {out}")
 

@@ -4,6 +4,7 @@
 #   results/runs/{dataset}/{arch}/ablation/{cell}/seed{seed}/...     Table 4 cells
 #   results/runs/{dataset}/{arch}/{method}/seed{seed}/transfer/{target}/...
 #   results/benchmarks/{dataset}-c, -p    results/data/{name}.json    results/{profile}/
+import os
 import re
 
 from noisymix import config as nmconfig
@@ -117,16 +118,25 @@ def get_target_marker(wildcards):
 # --- evaluation --------------------------------------------------------------------------
 
 
+def get_benchmark_dir(wildcards, output):
+    """The benchmark folder whose manifest.json is the rule's output."""
+    return os.path.dirname(output[0])
+
+
+def _manifest(folder):
+    return f"{folder}/manifest.json"
+
+
 def _benchmark_inputs(dataset, with_perturbations):
     """Benchmarks of ``dataset`` as (--benchmark values, files the eval job depends on)."""
     values, deps = ["clean"], [nmconfig.DATA_MARKER.format(name=dataset)]
     c = PROFILE.corruption_benchmark(dataset)
     values.append(c)
-    deps.append(c if is_generated("c") else nmconfig.DATA_MARKER.format(name=c))
+    deps.append(_manifest(c) if is_generated("c") else nmconfig.DATA_MARKER.format(name=c))
     p = PROFILE.perturbation_benchmark(dataset) if with_perturbations else None
     if p is not None:
         values.append(p)
-        deps.append(p if is_generated("p") else nmconfig.DATA_MARKER.format(name=p))
+        deps.append(_manifest(p) if is_generated("p") else nmconfig.DATA_MARKER.format(name=p))
     for r in PROFILE.eval.extra_benchmarks:
         values.append(r)
         deps.append(nmconfig.DATA_MARKER.format(name=r))

@@ -1,13 +1,17 @@
 # Benchmarks built from each test set: -C (CIFAR-10-C layout) and -P sequences. With
 # `source: release` in params.yaml the official sets are read instead and these rules idle.
+# The tracked output is each folder's manifest.json (written last, with every file's sha256):
+# a small file Snakemake can checksum, so folders that `dvc checkout` restores with fresh
+# mtimes do not look updated.
 
 
 rule corrupt:
     input:
         get_data_marker,
     output:
-        directory("results/benchmarks/{dataset}-c"),
+        "results/benchmarks/{dataset}-c/manifest.json",
     params:
+        out=get_benchmark_dir,
         preset=PROFILE.corruptions.preset,
         corruptions=",".join(PROFILE.corruptions.names),
         severities=",".join(map(str, PROFILE.corruptions.severities)),
@@ -24,15 +28,16 @@ rule corrupt:
     shell:
         "noisymix corrupt --dataset {wildcards.dataset} --split test --preset {params.preset}"
         " --corruptions {params.corruptions} --severities {params.severities}"
-        " --seed {params.seed} {params.limit} --out {output} > {log} 2>&1"
+        " --seed {params.seed} {params.limit} --out {params.out} > {log} 2>&1"
 
 
 rule perturb:
     input:
         get_data_marker,
     output:
-        directory("results/benchmarks/{dataset}-p"),
+        "results/benchmarks/{dataset}-p/manifest.json",
     params:
+        out=get_benchmark_dir,
         preset=PROFILE.perturbations.preset,
         perturbations=",".join(PROFILE.perturbations.names),
         seed=PROFILE.perturbations.seed,
@@ -48,4 +53,4 @@ rule perturb:
     shell:
         "noisymix perturb --dataset {wildcards.dataset} --split test --preset {params.preset}"
         " --perturbations {params.perturbations} --seed {params.seed} {params.limit}"
-        " --out {output} > {log} 2>&1"
+        " --out {params.out} > {log} 2>&1"
