@@ -6,6 +6,7 @@ the model itself; no training transform is ever applied at test time.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -60,7 +61,8 @@ def clean_accuracy(ckpt: str | Path, data_root: str | None = None, device: str =
     if not isinstance(test, ArrayDataset):
 
         ds = test.torch_dataset(train=False)
-        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=4)
+        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size,
+                                             num_workers=min(4, os.cpu_count() or 1))
         logits, labels = [], []
         for x, y in loader:
             logits.append(predict_logits(model, [x.to(dev).float().div_(255)]))

@@ -140,3 +140,31 @@ def test_sigkill_mid_epoch_resumes_and_matches_uninterrupted(tmp_path):
     a, b = load_file(str(ref / "model.safetensors")), load_file(str(run / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert not list(run.glob("*.tmp")) and not list(run.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_trains_on_an_imagefolder_tree(tmp_path):
+    """The ImageNet path: ImageFolder decoding + RandomResizedCrop in the loader, NoisyMix on
+    the device, torchvision ResNet-50 (narrow) — and deterministic eval on val/."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for k, wnid in enumerate(("n01440764", "n01443537")):
+            d = tmp_path / "imagenet" / split / wnid
+            d.mkdir(parents=True)
+            for i in range(3):
+                img = rng.integers(0, 80, (60, 70, 3), dtype=np.uint8) + 150 * k
+                Image.fromarray(img.astype(np.uint8)).save(d / f"{i}.JPEG")
+    out = tmp_path / "run"
+    cfg = TrainConfig(dataset="imagenet", arch="resnet50", width=0.0625, method="noisymix",
+                      epochs=1, batch_size=4, data_root=str(tmp_path), num_workers=0,
+                      progress=False)
+    meta = train(cfg, out)
+    assert meta["num_classes"] == 2 and meta["classes"] == ["n01440764", "n01443537"]
+    assert meta["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    from noisymix.evaluate import clean_accuracy
+
+    res = clean_accuracy(out / "model.safetensors", data_root=str(tmp_path), device="cpu")
+    assert res["images"] == 6 and 0 <= res["accuracy"] <= 1

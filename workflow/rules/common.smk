@@ -180,6 +180,11 @@ def get_toy_result(wildcards=None):
     return [f"{nmconfig.TOY_DIR}/toy.json"] if PROFILE.toy.enabled else []
 
 
+def get_toy_inputs(wildcards=None):
+    """Files aggregate reads from the toy run: results and the decision-boundary grid."""
+    return [f"{nmconfig.TOY_DIR}/{f}" for f in ("toy.json", "toy_grid.npz")] if PROFILE.toy.enabled else []
+
+
 def get_toy_dir(wildcards):
     return nmconfig.TOY_DIR
 

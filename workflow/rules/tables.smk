@@ -6,6 +6,7 @@ rule toy:
     output:
         json="results/toy/toy.json",
         png="results/toy/toy.png",
+        grid="results/toy/toy_grid.npz",
     params:
         seed=PROFILE.toy.seed,
         out=get_toy_dir,
@@ -24,7 +25,7 @@ rule toy:
 rule aggregate:
     input:
         results=get_eval_results,
-        toy=get_toy_result,
+        toy=get_toy_inputs,
     output:
         summary="results/{profile}/summary.json",
         tables=directory("results/{profile}/tables"),
