@@ -34,7 +34,7 @@ elif verb in ("corrupt", "perturb"):
     for f in ("labels.npy", "manifest.json"): open(os.path.join(out, f), "w").close()
 elif verb == "toy":
     os.makedirs(out, exist_ok=True)
-    for f in ("toy.json", "toy.png"): open(os.path.join(out, f), "w").close()
+    for f in ("toy.json", "toy.png", "toy_grid.npz"): open(os.path.join(out, f), "w").close()
 elif verb == "aggregate":
     for d in ("tables", "figures"): os.makedirs(os.path.join(out, d), exist_ok=True)
     open(os.path.join(out, "summary.json"), "w").write("{}")

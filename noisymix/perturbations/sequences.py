@@ -439,17 +439,9 @@ def _spatter_mask(layer_u8: np.ndarray) -> np.ndarray:
     CPU with OpenCV (no batched torch equivalent is worth its complexity for an extra
     perturbation); everything else of spatter is batched.
     """
-    import cv2
+    from noisymix.corruptions.weather import _water_shading  # the -C spatter's shading
 
-    dist = 255 - cv2.Canny(layer_u8, 50, 150)
-    dist = cv2.distanceTransform(dist, cv2.DIST_L2, 5)
-    _, dist = cv2.threshold(dist, 20, 20, cv2.THRESH_TRUNC)
-    dist = cv2.blur(dist, (3, 3)).astype(np.uint8)
-    dist = cv2.equalizeHist(dist)
-    ker = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])
-    dist = cv2.filter2D(dist, cv2.CV_8U, ker)
-    dist = cv2.blur(dist, (3, 3)).astype(np.float32)
-    return layer_u8.astype(np.float32) * dist
+    return layer_u8.astype(np.float32) * _water_shading(layer_u8)
 
 
 def _spatter(x, p, gens, size):
