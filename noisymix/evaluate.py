@@ -6,7 +6,6 @@ the model itself; no training transform is ever applied at test time.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -14,9 +13,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from noisymix.checkpoint import load_model
-from noisymix.data import ArrayDataset, load_dataset
-from noisymix.device import resolve_device
 
 
 def iter_batches(images: np.ndarray, batch_size: int, device: torch.device
@@ -25,7 +21,8 @@ def iter_batches(images: np.ndarray, batch_size: int, device: torch.device
     for start in range(0, len(images), batch_size):
         chunk = torch.from_numpy(np.array(images[start:start + batch_size]))  # copy out of the memmap
         if device.type == "cuda":
-            chunk = chunk.pin_memory().to(device, non_blocking=True)
+            chunk = chunk.pin_memory()
+        chunk = chunk.to(device, non_blocking=True)
         yield chunk.permute(0, 3, 1, 2).float().div_(255)
 
 
@@ -53,23 +50,9 @@ def accuracy(logits: torch.Tensor, labels: np.ndarray | torch.Tensor) -> float:
 def clean_accuracy(ckpt: str | Path, data_root: str | None = None, device: str = "auto",
                    batch_size: int = 500) -> dict:
     """Top-1 accuracy of a checkpoint on its own dataset's test split."""
-    dev = resolve_device(device)
-    model, meta = load_model(ckpt, dev)
-    if dev.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    test = load_dataset(meta["dataset"], "test", data_root)
-    if not isinstance(test, ArrayDataset):
+    from noisymix.robustness import evaluate
 
-        ds = test.torch_dataset(train=False)
-        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size,
-                                             num_workers=min(4, os.cpu_count() or 1))
-        logits, labels = [], []
-        for x, y in loader:
-            logits.append(predict_logits(model, [x.to(dev).float().div_(255)]))
-            labels.append(y)
-        logits_t, labels_t = torch.cat(logits), torch.cat(labels)
-    else:
-        logits_t = predict_logits(model, iter_batches(test.images, batch_size, dev))
-        labels_t = torch.from_numpy(test.labels)
-    return {"dataset": meta["dataset"], "split": "test", "images": int(len(labels_t)),
-            "accuracy": accuracy(logits_t, labels_t)}
+    rows = evaluate(ckpt, ["clean"], data_root=data_root, device=device, batch_size=batch_size)
+    row = rows[rows.metric == "accuracy"].iloc[0]
+    return {"dataset": row.dataset, "split": "test", "images": int(row.n_images),
+            "accuracy": float(row.value)}

@@ -12,7 +12,7 @@ every row records its corruption set and image count.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from noisymix.corruptions.base import (ALL_CORRUPTIONS, EXTRA_CORRUPTIONS, NOISE
                                        TEST_CORRUPTIONS)
 from noisymix.data import ArrayDataset, load_dataset
 from noisymix.device import resolve_device
-from noisymix.evaluate import iter_batches, predict_logits
+from noisymix.evaluate import accuracy, iter_batches, predict_logits
 from noisymix.metrics import calibration, corruption as cmetrics, stability
 from noisymix.perturbations import ALL_PERTURBATIONS, NOISE_PERTURBATIONS, PERTURBATIONS
 
@@ -77,10 +77,6 @@ def _reliability_rows(rows: Rows, benchmark: str, logits: torch.Tensor, labels,
             rows.add(benchmark, f"reliability_acc_bin{i}", float(correct[sel].mean()), k)
 
 
-def _acc(logits: torch.Tensor, labels) -> float:
-    return float((logits.argmax(1) == torch.as_tensor(np.asarray(labels))).float().mean())
-
-
 class Evaluator:
     def __init__(self, ckpt: str | Path, device: str = "auto", batch_size: int = 500,
                  limit: int | None = None, data_root: str | None = None,
@@ -99,26 +95,43 @@ class Evaluator:
         return n if self.limit is None else min(n, self.limit)
 
     # -- clean ---------------------------------------------------------------------------
+    def _clean_batches(self, test) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(x float (B, 3, H, W) in [0, 1] on the device, y) over the first ``limit`` test
+        images: uint8 arrays as stored, ImageFolder sets through the deterministic eval
+        transform (resize + centre crop, never a training transform)."""
+        if isinstance(test, ArrayDataset):
+            n = self._cut(len(test))
+            labels = torch.from_numpy(test.labels[:n])
+            for i, x in enumerate(iter_batches(test.images[:n], self.batch_size, self.device)):
+                yield x, labels[i * self.batch_size:(i + 1) * self.batch_size].to(self.device)
+            return
+        loader = torch.utils.data.DataLoader(test.torch_dataset(train=False),
+                                             batch_size=self.batch_size, num_workers=_workers())
+        seen = 0
+        for x, y in loader:
+            keep = self._cut(seen + len(y)) - seen
+            if keep <= 0:
+                break
+            seen += keep
+            yield x[:keep].to(self.device).float().div_(255), y[:keep].to(self.device)
+
     def clean(self, fgsm_eps: float | None = None) -> None:
         test = load_dataset(self.meta["dataset"], "test", self.data_root)
-        if not isinstance(test, ArrayDataset):
-            raise ValueError("clean evaluation of ImageFolder sets goes through "
-                             "noisymix.evaluate.clean_accuracy")
-        n = self._cut(len(test))
-        images, labels = test.images[:n], test.labels[:n]
-        logits = self._logits(images)
-        acc = _acc(logits, labels)
+        logits, labels = [], []
+        for x, y in self._clean_batches(test):
+            logits.append(predict_logits(self.model, [x]))
+            labels.append(y.cpu())
+        logits_t, labels_t = torch.cat(logits), torch.cat(labels)
+        n = len(labels_t)
+        acc = accuracy(logits_t, labels_t)
         self.rows.add("clean", "accuracy", acc, n)
         self.rows.add("clean", "error", 1 - acc, n)
-        _calibration_rows(self.rows, "clean", logits, labels)
-        _reliability_rows(self.rows, "clean", logits, labels)
+        _calibration_rows(self.rows, "clean", logits_t, labels_t)
+        _reliability_rows(self.rows, "clean", logits_t, labels_t)
         if fgsm_eps is not None:
             from noisymix.metrics.adversarial import fgsm_accuracy
 
-            y = torch.from_numpy(labels)
-            batches = ((x, y[i * self.batch_size:(i + 1) * self.batch_size].to(self.device))
-                       for i, x in enumerate(iter_batches(images, self.batch_size, self.device)))
-            acc_adv = fgsm_accuracy(self.model, batches, fgsm_eps)
+            acc_adv = fgsm_accuracy(self.model, self._clean_batches(test), fgsm_eps)
             self.rows.add("fgsm", "fgsm_accuracy", acc_adv, n, f"eps={fgsm_eps:.6g}")
 
     # -- -C ------------------------------------------------------------------------------
@@ -145,7 +158,7 @@ class Evaluator:
             n_c = 0
             for s in range(1, 6):
                 logits, labels = logits_of(c, s)
-                a = _acc(logits, labels)
+                a = accuracy(logits, labels)
                 acc.setdefault(c, []).append(a)
                 self.rows.add(name, "accuracy", a, len(labels), c, s, cset)
                 n_c += len(labels)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from noisymix.corruptions.weather import _FFT_RADIUS, gaussian_filter
+from noisymix.corruptions.blur import _FFT_RADIUS, gaussian_filter
 
 
 @pytest.mark.parametrize("sigma", [1.5, 3.0, 9.0, 30.0])  # r = 6, 12, 36 (FFT), 120 (FFT)

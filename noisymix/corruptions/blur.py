@@ -12,7 +12,8 @@ Public helpers for other modules (weather's snow, the -P perturbations):
 
 * ``motion_blur_batch(x, radius, sigma, angles_deg)`` — one angle per image;
 * ``zoom_blur_batch(x, zooms)`` — mean of the image and its centre-zoomed copies;
-* ``gaussian_filter(x, sigma)`` — skimage/scipy ``gaussian`` (mode 'nearest', truncate 4).
+* ``gaussian_filter(x, sigma, mode, truncate)`` — scipy ``gaussian_filter`` (modes nearest,
+  reflect, mirror; FFT for wide kernels), shared with weather/digital corruptions;
 """
 
 from __future__ import annotations
@@ -79,19 +80,59 @@ def _gauss1d(sigma: float, radius: int, device: torch.device) -> torch.Tensor:
     return k / k.sum()
 
 
-def gaussian_filter(x: torch.Tensor, sigma: float, truncate: float = 4.0) -> torch.Tensor:
-    """skimage.filters.gaussian / scipy.ndimage.gaussian_filter over H and W of (B, C, H, W).
+def _pad_index(n: int, r: int, mode: str, device) -> torch.Tensor:
+    """Source index of each of the n + 2r positions of a row padded by r on both sides.
 
-    Separable kernel of radius int(truncate·sigma + 0.5) px, edges replicated (scipy 'nearest').
+    Works for r > n (the ImageNet elastic field has radius 512 on 224-px images).
+    mode: scipy names — ``nearest`` (a a | a b c), ``reflect`` (b a | a b c, edge repeated),
+    ``mirror`` (c b | a b c, cv2 BORDER_REFLECT_101).
     """
-    r = int(truncate * float(sigma) + 0.5)
-    if r == 0:  # scipy's kernel is then [1]: the identity
-        return x.clone()
-    k = _gauss1d(float(sigma), r, x.device)
-    y = F.pad(x, (0, 0, r, r), mode="replicate")
-    y = _depthwise(y, k[:, None])
-    y = F.pad(y, (r, r, 0, 0), mode="replicate")
-    return _depthwise(y, k[None, :])
+    i = torch.arange(-r, n + r, device=device)
+    if mode == "nearest":
+        return i.clamp(0, n - 1)
+    if mode == "reflect":
+        m = i.remainder(2 * n)
+        return torch.where(m >= n, 2 * n - 1 - m, m)
+    if mode == "mirror":
+        if n == 1:
+            return torch.zeros_like(i)
+        m = i.remainder(2 * n - 2)
+        return torch.where(m >= n, 2 * n - 2 - m, m)
+    raise ValueError(f"unknown padding mode {mode!r}")
+
+
+_FFT_RADIUS = 16  # px: above it the separable filter switches to FFT convolution
+
+
+def _gaussian_1d(x: torch.Tensor, sigma: float, dim: int, mode: str, truncate: float) -> torch.Tensor:
+    if sigma <= 0:
+        return x
+    r = int(truncate * sigma + 0.5)  # scipy's kernel radius
+    k = _gauss1d(sigma, r, x.device).to(x.dtype).view(1, 1, -1)
+    n = x.shape[dim]
+    xp = x.index_select(dim, _pad_index(n, r, mode, x.device)).movedim(dim, -1)
+    lead = xp.shape[:-1]
+    if r > _FFT_RADIUS:
+        # Wide kernels (ImageNet elastic: r ≈ 100 px): direct conv1d costs O(n·r) and its
+        # im2col buffer grew to tens of GB for a batch of 64; an FFT convolution is
+        # O(n log n) and needs only the padded rows. The kernel is symmetric, so
+        # convolution = correlation and the valid part starts at 2r.
+        length = n + 4 * r
+        spec = torch.fft.rfft(xp.double(), length) * torch.fft.rfft(k.view(-1).double(), length)
+        y = torch.fft.irfft(spec, length)[..., 2 * r:2 * r + n].to(x.dtype)
+    else:
+        y = F.conv1d(xp.reshape(-1, 1, n + 2 * r), k).reshape(*lead, n)
+    return y.movedim(-1, dim)
+
+
+def gaussian_filter(
+    x: torch.Tensor, sigma: float | tuple[float, float], mode: str = "nearest", truncate: float = 4.0
+) -> torch.Tensor:
+    """2-D Gaussian filter over the last two dims, as ``skimage.filters.gaussian`` /
+    ``scipy.ndimage.gaussian_filter`` (same kernel radius, normalisation and border modes).
+    sigma in pixels, scalar or (sigma_rows, sigma_cols)."""
+    sy, sx = (sigma, sigma) if isinstance(sigma, (int, float)) else sigma
+    return _gaussian_1d(_gaussian_1d(x, float(sy), -2, mode, truncate), float(sx), -1, mode, truncate)
 
 
 def disk_kernel(radius: float, alias_blur: float, device: torch.device | str = "cpu") -> torch.Tensor:

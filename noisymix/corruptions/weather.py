@@ -9,8 +9,7 @@ non-square included).
 Each function follows the contract of ``noisymix.corruptions.base``: x (B, 3, H, W) float in
 [0, 1], one ``torch.Generator`` per image. All randomness of image b comes from ``gens[b]``, so
 an image's output never depends on the batch it is in. The helpers ``per_image_rand`` /
-``per_image_randn`` and ``gaussian_filter`` (scipy ``gaussian_filter`` semantics) are shared
-with ``digital.py``.
+``per_image_randn`` are shared with ``digital.py``; the filters and zooms come from ``blur.py``.
 """
 
 from __future__ import annotations
@@ -24,6 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from noisymix.corruptions.base import register_corruption
+from noisymix.corruptions.blur import (  # noqa: F401 (gaussian_filter re-exported)
+    gaussian_filter, motion_blur_batch)
 
 # ---------------------------------------------------------------------------------------------
 # shared helpers
@@ -37,63 +38,6 @@ def per_image_rand(gens: list[torch.Generator], shape: tuple[int, ...], device) 
 def per_image_randn(gens: list[torch.Generator], shape: tuple[int, ...], device) -> torch.Tensor:
     """N(0, 1) of shape (B, *shape); row b drawn from gens[b] only."""
     return torch.stack([torch.randn(shape, generator=g, device=device) for g in gens])
-
-
-def _pad_index(n: int, r: int, mode: str, device) -> torch.Tensor:
-    """Source index of each of the n + 2r positions of a row padded by r on both sides.
-
-    Works for r > n (the ImageNet elastic field has radius 512 on 224-px images).
-    mode: scipy names — ``nearest`` (a a | a b c), ``reflect`` (b a | a b c, edge repeated),
-    ``mirror`` (c b | a b c, cv2 BORDER_REFLECT_101).
-    """
-    i = torch.arange(-r, n + r, device=device)
-    if mode == "nearest":
-        return i.clamp(0, n - 1)
-    if mode == "reflect":
-        m = i.remainder(2 * n)
-        return torch.where(m >= n, 2 * n - 1 - m, m)
-    if mode == "mirror":
-        if n == 1:
-            return torch.zeros_like(i)
-        m = i.remainder(2 * n - 2)
-        return torch.where(m >= n, 2 * n - 2 - m, m)
-    raise ValueError(f"unknown padding mode {mode!r}")
-
-
-_FFT_RADIUS = 16  # px: above it the separable filter switches to FFT convolution
-
-
-def _gaussian_1d(x: torch.Tensor, sigma: float, dim: int, mode: str, truncate: float) -> torch.Tensor:
-    if sigma <= 0:
-        return x
-    r = int(truncate * sigma + 0.5)  # scipy's kernel radius
-    t = torch.arange(-r, r + 1, device=x.device, dtype=x.dtype)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = (k / k.sum()).view(1, 1, -1)
-    n = x.shape[dim]
-    xp = x.index_select(dim, _pad_index(n, r, mode, x.device)).movedim(dim, -1)
-    lead = xp.shape[:-1]
-    if r > _FFT_RADIUS:
-        # Wide kernels (ImageNet elastic: r ≈ 100 px): direct conv1d costs O(n·r) and its
-        # im2col buffer grew to tens of GB for a batch of 64; an FFT convolution is
-        # O(n log n) and needs only the padded rows. The kernel is symmetric, so
-        # convolution = correlation and the valid part starts at 2r.
-        length = n + 4 * r
-        spec = torch.fft.rfft(xp.double(), length) * torch.fft.rfft(k.view(-1).double(), length)
-        y = torch.fft.irfft(spec, length)[..., 2 * r:2 * r + n].to(x.dtype)
-    else:
-        y = F.conv1d(xp.reshape(-1, 1, n + 2 * r), k).reshape(*lead, n)
-    return y.movedim(-1, dim)
-
-
-def gaussian_filter(
-    x: torch.Tensor, sigma: float | tuple[float, float], mode: str = "nearest", truncate: float = 4.0
-) -> torch.Tensor:
-    """2-D Gaussian filter over the last two dims, as ``skimage.filters.gaussian`` /
-    ``scipy.ndimage.gaussian_filter`` (same kernel radius, normalisation and border modes).
-    sigma in pixels, scalar or (sigma_rows, sigma_cols)."""
-    sy, sx = (sigma, sigma) if isinstance(sigma, (int, float)) else sigma
-    return _gaussian_1d(_gaussian_1d(x, float(sy), -2, mode, truncate), float(sx), -1, mode, truncate)
 
 
 def _clipped_zoom(x: torch.Tensor, z: float) -> torch.Tensor:
@@ -261,7 +205,6 @@ _SNOW = {
 
 @register_corruption("snow")
 def snow(x: torch.Tensor, severity: int, preset: str, gens: list[torch.Generator]) -> torch.Tensor:
-    from noisymix.corruptions.blur import motion_blur_batch  # lazy: sibling module
 
     mu, sd, zoom, thresh, radius, sigma, keep = _SNOW[preset][severity - 1]
     B, _, H, W = x.shape
