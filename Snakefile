@@ -16,6 +16,12 @@ validate(config, "workflow/schemas/params.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
+
+
+# Full scale: the repository root. `--config scale=smoke`: smoke/<profile>/, the same paths.
+workdir: get_workdir()
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/corrupt.smk"

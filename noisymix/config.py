@@ -36,6 +36,12 @@ DATA_MARKER = RESULTS + "/data/{name}.json"
 BENCHMARK_DIR = RESULTS + "/benchmarks/{dataset}-{kind}"  # kind: c or p
 TOY_DIR = RESULTS + "/toy"
 SUMMARY_DIR = RESULTS + "/{profile}"
+# scale=smoke runs the same paths inside this working directory (Snakemake `workdir:`), with
+# fixture data: its own data root and the mirror that `prepare` downloads from.
+SMOKE_WORKDIR = "smoke/{profile}"
+SMOKE_DATA_ROOT = "data"
+SMOKE_MIRROR = "fixtures/mirror.json"
+SCALES = ("full", "smoke")
 
 
 class ConfigError(ValueError):
@@ -183,12 +189,58 @@ class Profile:
     eval: EvalSettings
     transfer: Transfer
     toy: Toy
+    scale: str = "full"
+    fixture_seed: int = 0    # smoke scale: seed of `noisymix fixtures`
+
+    # -- where it runs --
+    @property
+    def smoke(self) -> bool:
+        return self.scale == "smoke"
+
+    @property
+    def workdir(self) -> str:
+        """Working directory of the DAG: the repository root, or smoke/<profile> at smoke scale."""
+        return SMOKE_WORKDIR.format(profile=self.name) if self.smoke else "."
+
+    @property
+    def data_root(self) -> str | None:
+        """``--data-root`` of every data-reading verb (None: the user's NOISYMIX_DATA / ./data)."""
+        return SMOKE_DATA_ROOT if self.smoke else None
+
+    @property
+    def mirror(self) -> str | None:
+        """Mirror index that `prepare` downloads from instead of the official URLs (smoke)."""
+        return SMOKE_MIRROR if self.smoke else None
+
+    def fixture_names(self) -> list[str]:
+        """Datasets and releases the smoke fixtures must provide (digits is embedded)."""
+        names = [d for d in self.eval_datasets() + self.train_datasets()
+                 if not d.startswith("digits")]
+        return list(dict.fromkeys(names + self.releases()))
 
     # -- the grid --
     def runs(self) -> list[Run]:
         """Main grid: dataset × arch × method × seed."""
         return [Run(d, a, m, s) for d, a, m, s in
                 itertools.product(self.datasets, self.archs, self.methods, self.seeds)]
+
+    def transfer_source_runs(self) -> list[Run]:
+        """Source models of transfer pairs whose (dataset, arch) is not in the main grid:
+        trained for the transfer methods only, evaluated only through their fine-tuned runs."""
+        main = set(self.runs())
+        out = [t.source for t in self.transfer_runs() if t.source not in main]
+        return list(dict.fromkeys(out))
+
+    def train_datasets(self) -> list[str]:
+        """Every dataset a model is trained on (main grid, ablation, transfer sources)."""
+        names = list(self.datasets) + list(self.ablation.datasets)
+        names += [p.source for p in self.transfer.pairs]
+        return list(dict.fromkeys(names))
+
+    def extra_benchmarks_for(self, dataset: str) -> tuple[str, ...]:
+        """Extra releases a model trained on ``dataset`` is evaluated on: ImageNet-R only
+        makes sense for models whose classes are ImageNet's (not a transfer target's)."""
+        return self.eval.extra_benchmarks if dataset == "imagenet" else ()
 
     def ablation_runs(self) -> list[Run]:
         ab = self.ablation
@@ -242,7 +294,7 @@ class Profile:
 
     def releases(self) -> list[str]:
         """Official releases that the evaluated benchmarks read (prepared like datasets)."""
-        out = list(self.eval.extra_benchmarks)
+        out = [r for d in self.eval_datasets() for r in self.extra_benchmarks_for(d)]
         if self.corruptions.source == "release":
             out += [f"{d}-c" for d in self.eval_datasets()]
         if self.perturbations.enabled and self.perturbations.source == "release":
@@ -371,9 +423,16 @@ def _check_method_params(where: str, method_params: dict) -> None:
                               f"{unknown}; {method} takes {', '.join(sorted(fields))}")
 
 
-def resolve_profile(data: dict, profile: str | None = None, check_hparams: bool = True) -> Profile:
-    """The selected profile of validated ``data`` as a typed ``Profile`` (cross-key checks too)."""
+def resolve_profile(data: dict, profile: str | None = None, check_hparams: bool = True,
+                    scale: str | None = None) -> Profile:
+    """The selected profile of validated ``data`` as a typed ``Profile`` (cross-key checks too).
+
+    ``scale`` (default: ``data["scale"]``) "smoke" shrinks sizes as ``data["smoke"]`` says.
+    """
     name = profile or data["profile"]
+    scale = scale or data.get("scale", "full")
+    if scale not in SCALES:
+        raise ConfigError(f"scale: {scale!r} is not allowed; choose one of: {', '.join(SCALES)}")
     if name not in data["profiles"]:
         raise ConfigError(f"profile: {name!r} is not defined; choose one of: "
                           f"{', '.join(data['profiles'])}")
@@ -395,10 +454,9 @@ def resolve_profile(data: dict, profile: str | None = None, check_hparams: bool 
         raise ConfigError(f"{where}.transfer.methods: {missing} are not trained in this profile; "
                           f"choose from {', '.join(p['methods'])}")
     for i, pair in enumerate(tr["pairs"]):
-        if pair["source"] not in p["datasets"] or pair["arch"] not in p["archs"]:
-            raise ConfigError(
-                f"{where}.transfer.pairs[{i}]: source {pair['source']}/{pair['arch']} is not in "
-                f"the main grid (datasets {p['datasets']}, archs {p['archs']})")
+        if pair["source"] == pair["target"]:
+            raise ConfigError(f"{where}.transfer.pairs[{i}]: source and target are both "
+                              f"{pair['source']!r}; a transfer needs another dataset")
     if check_hparams:
         _check_method_params(where, p["method_params"])
 
@@ -426,6 +484,8 @@ def resolve_profile(data: dict, profile: str | None = None, check_hparams: bool 
                           FinetuneSettings(**tr["finetune"])),
         toy=Toy(**p["toy"]),
     )
+    if scale == "smoke":
+        prof = _smoke(prof, data.get("smoke", {}))
     # The schema's release enum mirrors noisymix.benchmarks.list_releases() (a test checks);
     # reading it here keeps torch out of Snakemake's start-up.
     releases = load_schema()["$defs"]["release"]["enum"]
@@ -437,7 +497,27 @@ def resolve_profile(data: dict, profile: str | None = None, check_hparams: bool 
     return prof
 
 
+def _smoke(p: Profile, s: dict) -> Profile:
+    """``p`` at smoke scale: the same DAG (every rule, table, kind of input), smaller sizes."""
+    rep = dataclasses.replace
+    seeds = tuple(s["seeds"])
+    limit = lambda n, cap: cap if n is None else min(n, cap)  # noqa: E731
+    return rep(
+        p, scale="smoke", fixture_seed=s["fixture_seed"], width=s["width"], seeds=seeds,
+        train=rep(p.train, epochs=s["epochs"], batch_size=s["batch_size"],
+                  train_subset=s["train_subset"]),
+        ablation=rep(p.ablation, seeds=seeds),
+        corruptions=rep(p.corruptions, limit=limit(p.corruptions.limit, s["corruption_limit"])),
+        perturbations=rep(p.perturbations,
+                          limit=limit(p.perturbations.limit, s["perturbation_limit"])),
+        eval=rep(p.eval, limit=limit(p.eval.limit, s["eval_limit"])),
+        transfer=rep(p.transfer, finetune=rep(p.transfer.finetune, epochs=s["epochs"],
+                                              batch_size=s["batch_size"],
+                                              train_subset=s["train_subset"])),
+    )
+
+
 def load_config(path: str | Path = "params.yaml", profile: str | None = None,
-                check_hparams: bool = True) -> Profile:
-    """Load, validate and resolve ``path``; ``profile`` overrides its ``profile:`` key."""
-    return resolve_profile(validate_params(load_params(path)), profile, check_hparams)
+                check_hparams: bool = True, scale: str | None = None) -> Profile:
+    """Load, validate and resolve ``path``; ``profile`` and ``scale`` override its keys."""
+    return resolve_profile(validate_params(load_params(path)), profile, check_hparams, scale)

@@ -238,16 +238,19 @@ class Evaluator:
 
         mask = imagenet_r_mask(self.meta["classes"])
         ds = ImageNetR(root)
-        correct = n = 0
+        logits, labels, n = [], [], 0
         for x, y in ib(ds, self.batch_size, transform=ResizeCenterCrop(self.meta["image_size"]),
                        num_workers=_workers()):
-            logits = predict_logits(self.model, [x.to(self.device).float().div_(255)])
-            pred = logits[:, mask].argmax(1)
-            correct += int((pred == y).sum())
+            out = predict_logits(self.model, [x.to(self.device).float().div_(255)])
+            logits.append(out[:, mask.to(out.device)])  # the 200 ImageNet-R classes only
+            labels.append(torch.as_tensor(y))
             n += len(y)
             if self.limit and n >= self.limit:
                 break
-        self.rows.add(name, "accuracy", correct / max(n, 1), n)
+        logits, labels = torch.cat(logits), torch.cat(labels)
+        self.rows.add(name, "accuracy", accuracy(logits, labels), len(labels))
+        # Table 11: calibration of the 200-way prediction on ImageNet-R (RMS, ECE, AURRA)
+        _calibration_rows(self.rows, name, logits, labels)
 
 
     # -- ImageNet-C / ImageNet-P folder trees --------------------------------------------

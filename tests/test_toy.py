@@ -53,7 +53,7 @@ def test_toy_verb_writes_json_and_png(tmp_path):
     assert (tmp_path / "toy.png").read_bytes()[:4] == b"\x89PNG"
 
     # aggregate redraws the boundaries from toy_grid.npz and tabulates the accuracies
-    from noisymix.aggregate import aggregate
+    from noisymix.report import aggregate
 
     summary = aggregate([], tmp_path / "agg", toy=tmp_path / "toy.json")
     assert "toy" in summary["tables"] and "toy_decision_boundaries" in summary["figures"]

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from noisymix.data.download import DownloadError, download, extract
 
-__all__ = ["RELEASES", "Release", "ReleaseFile", "fetch_release", "get_release", "list_releases"]
+__all__ = ["RELEASES", "Release", "ReleaseFile", "fetch_release", "get_release", "list_releases",
+           "mirror_files", "with_mirror"]
 
 
 def _zenodo(record: str, filename: str) -> str:
@@ -214,6 +215,48 @@ def get_release(name: str) -> Release:
         return RELEASES[name]
     except KeyError:
         raise KeyError(f"unknown release {name!r}; known: {', '.join(list_releases())}") from None
+
+
+MIRROR_FORMAT = "noisymix-mirror/1"
+
+
+def mirror_files(index: str | Path, name: str) -> tuple[ReleaseFile, ...]:
+    """The files a local mirror (``mirror.json`` of `noisymix fixtures`) holds for ``name``.
+
+    Each entry names the official file it stands for (``filename``), where it lies (``path``,
+    relative to the index) and its checksums, so it goes through the same download, verify and
+    extract code as the official URL would.
+    """
+    import json
+
+    index = Path(index)
+    try:
+        data = json.loads(index.read_text())
+    except (OSError, ValueError) as e:
+        raise DownloadError(f"mirror index {index} is unreadable ({e}); regenerate it with "
+                            f"`noisymix fixtures`") from None
+    if not isinstance(data, dict) or data.get("format") != MIRROR_FORMAT:
+        raise DownloadError(f"{index} is not a noisymix mirror index (format {MIRROR_FORMAT})")
+    entries = data.get("datasets", {}).get(name)
+    if not entries:
+        raise DownloadError(f"mirror {index} has no files for {name!r}; regenerate it with "
+                            f"`noisymix fixtures --name {name} --out {index.parent}`")
+    return tuple(ReleaseFile(e["filename"], (index.parent / e["path"]).resolve().as_uri(),
+                             md5=e.get("md5"), sha256=e.get("sha256"), size=e.get("size"),
+                             source=f"mirror {index}") for e in entries)
+
+
+def with_mirror(release: Release, index: str | Path) -> Release:
+    """``release`` with every archive taken from the mirror (same file names, its checksums)."""
+    import dataclasses
+
+    mirrored = {f.filename: f for f in mirror_files(index, release.name)}
+    missing = [f.filename for f in release.files if f.filename not in mirrored]
+    if missing:
+        raise DownloadError(f"mirror {index} lacks {missing} of {release.name}")
+    files = tuple(dataclasses.replace(mirrored[f.filename], provides=f.provides)
+                  for f in release.files)
+    return dataclasses.replace(release, files=files)
 
 
 def _marker(dataset_dir: Path, f: ReleaseFile) -> Path:

@@ -11,7 +11,7 @@ import click
 
 from noisymix import __version__
 
-_VERB_MODULES = ("train", "evaluate", "benchmarks", "pipeline", "analysis")
+_VERB_MODULES = ("train", "evaluate", "benchmarks", "pipeline", "analysis", "fixtures")
 
 
 class _Group(click.Group):
@@ -29,8 +29,15 @@ class _Group(click.Group):
 
 @click.group(cls=_Group)
 @click.version_option(__version__, prog_name="noisymix")
-def main() -> None:
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads of torch's kernels [default: torch's choice, all cores]; "
+                   "the pipeline passes each job's share")
+def main(threads: int | None) -> None:
     """Train corruption-robust classifiers (NoisyMix and baselines) and benchmark them."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def parse_params(pairs: tuple[str, ...]) -> dict:

@@ -16,7 +16,7 @@ import click
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="output folder")
 def aggregate(results, more, toy, out) -> None:
     """Paper tables (Markdown, CSV, Parquet), figures (PNG) and summary.json from result rows."""
-    from noisymix.aggregate import aggregate as run
+    from noisymix.report import aggregate as run
 
     summary = run([*results, *more], out, toy=toy)
     click.echo(f"{len(summary['tables'])} tables, {len(summary['figures'])} figures from "

@@ -13,18 +13,54 @@ from pathlib import Path
 import click
 
 
-def prepare_dataset(name: str, root: str | Path | None = None, download: bool = False) -> dict:
+def _fetch_from_mirror(name: str, root: Path, mirror: Path) -> None:
+    """Put dataset ``name`` under ``root`` from a local mirror (tests, smoke runs, air-gapped
+    sites): each file is downloaded, checksum-verified and, if an archive, safely extracted
+    where the official download would put it."""
+    from noisymix.benchmarks.releases import mirror_files
+    from noisymix.data.download import download, extract
+
+    dest = {"cifar10": root / "cifar10", "cifar100": root / "cifar100", "imagenet": root,
+            "fashion-mnist": root / "fashion-mnist"}.get(name)
+    if dest is None:
+        return  # embedded (digits): nothing to fetch
+    for f in mirror_files(mirror, name):
+        marker = dest / f".noisymix-complete-{f.filename}"
+        if marker.exists():
+            continue
+        if name == "fashion-mnist":  # raw .gz files, read as they are
+            download(f.url, dest / f.filename, sha256=f.sha256, md5=f.md5, expected_size=f.size,
+                     progress=False)
+        else:
+            archive = root / "downloads" / name / f.filename
+            download(f.url, archive, sha256=f.sha256, md5=f.md5, expected_size=f.size,
+                     progress=False)
+            extract(archive, dest)
+            archive.unlink()
+        marker.write_text(f"{f.sha256 or f.md5 or ''}\n")
+
+
+def prepare_dataset(name: str, root: str | Path | None = None, download: bool = False,
+                    mirror: str | Path | None = None) -> dict:
     """Verify (and with ``download`` fetch) dataset or release ``name``; return its summary.
 
     Datasets (``noisymix.data.list_datasets()``) report train/test sizes and classes; releases
     (``noisymix.benchmarks.list_releases()``, e.g. ``cifar10-c``) report their folder.
+    ``mirror`` (a ``mirror.json`` of `noisymix fixtures`) replaces the official URLs and
+    checksums with the mirror's, through the same download/verify/extract code.
     """
-    from noisymix.benchmarks.releases import fetch_release, get_release, list_releases
+    from noisymix.benchmarks.releases import (fetch_release, get_release, list_releases,
+                                              with_mirror)
     from noisymix.data import list_datasets, load_dataset
     from noisymix.data.registry import DatasetError, default_root
 
     root = Path(root) if root is not None else default_root()
+    if mirror is not None and not download:
+        raise ValueError("--mirror needs --download (the mirror replaces the official URLs)")
     if name in list_datasets():
+        if mirror is not None:
+            _fetch_from_mirror(name, root, Path(mirror))
+            download = False
         train = load_dataset(name, "train", root, download=download)
         test = load_dataset(name, "test", root, download=download)
         source = str(getattr(train, "root", "") or root)
@@ -36,7 +72,8 @@ def prepare_dataset(name: str, root: str | Path | None = None, download: bool = 
         release = get_release(name)
         folder = root / release.dirname
         if download:
-            folder = fetch_release(name, root)
+            rel = with_mirror(release, mirror) if mirror is not None else None
+            folder = fetch_release(name, root, release=rel, progress=False)
         elif not folder.is_dir():
             raise DatasetError(f"{name} not found in {folder}; run `noisymix prepare --dataset "
                                f"{name} --download` or extract it there by hand "
@@ -53,12 +90,15 @@ def prepare_dataset(name: str, root: str | Path | None = None, download: bool = 
 @click.option("--data-root", default=None, help="dataset directory [env NOISYMIX_DATA or ./data]")
 @click.option("--download/--no-download", default=False, show_default=True,
               help="fetch what is missing (checksums verified, resumable)")
+@click.option("--mirror", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="mirror.json of `noisymix fixtures`: download from it instead of the "
+                   "official URLs (same verification)")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="marker JSON")
-def prepare(dataset, data_root, download, out) -> None:
+def prepare(dataset, data_root, download, mirror, out) -> None:
     """Verify (and with --download fetch) DATASET; write the marker OUT (JSON, atomically)."""
     from noisymix.io import write_json
 
-    info = prepare_dataset(dataset, data_root, download)
+    info = prepare_dataset(dataset, data_root, download, mirror)
     write_json(out, info)
     sizes = "" if info["n_train"] is None else f": {info['n_train']} train / {info['n_test']} test"
     click.echo(f"{dataset} ready ({info['source']}){sizes} → {out}")

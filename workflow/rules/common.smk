@@ -4,6 +4,10 @@
 #   results/runs/{dataset}/{arch}/ablation/{cell}/seed{seed}/...     Table 4 cells
 #   results/runs/{dataset}/{arch}/{method}/seed{seed}/transfer/{target}/...
 #   results/benchmarks/{dataset}-c, -p    results/data/{name}.json    results/{profile}/
+# Threads: every noisymix job declares one core (`noisymix --threads {threads}`). Its CPU work
+# is small-kernel, overhead-bound code (narrow nets, batched corruptions), so on a CPU two jobs
+# side by side finish sooner than one job on two threads; on a GPU node the GPU does the work
+# and ImageFolder decoding runs in loader worker processes.
 import os
 import re
 
@@ -12,9 +16,14 @@ from noisymix import config as nmconfig
 # Same schema as the validate() above, plus defaults and cross-key checks (typed dataclasses).
 # Scheme hyper-parameter names are checked by `noisymix train` itself (and by the tests for the
 # shipped profiles); skipping that check here keeps torch out of Snakemake's start-up.
+# `--config scale=smoke` runs the same DAG in smoke/<profile>/ on fixture data (see Snakefile).
 PROFILE = nmconfig.resolve_profile(
     nmconfig.validate_params(config), config["profile"], check_hparams=False
 )
+
+
+def get_workdir():
+    return PROFILE.workdir
 
 
 def _alternation(names):
@@ -22,15 +31,14 @@ def _alternation(names):
 
 
 wildcard_constraints:
-    dataset=_alternation(
-        PROFILE.eval_datasets()
-        + [p.source for p in PROFILE.transfer.pairs]
-    ),
+    dataset=_alternation(PROFILE.eval_datasets() + PROFILE.train_datasets()),
     arch=_alternation(PROFILE.archs + PROFILE.ablation.archs),
     method=_alternation(PROFILE.methods),
     cell=_alternation(c.name for c in PROFILE.ablation.cells),
     target=_alternation(p.target for p in PROFILE.transfer.pairs),
-    name=_alternation(PROFILE.eval_datasets() + PROFILE.releases()),
+    name=_alternation(
+        PROFILE.eval_datasets() + PROFILE.train_datasets() + PROFILE.releases()
+    ),
     profile=re.escape(PROFILE.name),
     seed=r"\d+",
 
@@ -52,7 +60,26 @@ def get_data_marker(wildcards):
 
 
 def get_download_flag(wildcards):
-    return "--download" if PROFILE.download else "--no-download"
+    return "--download" if PROFILE.download or PROFILE.smoke else "--no-download"
+
+
+def get_data_root_flag(wildcards=None):
+    """`--data-root DIR` at smoke scale (fixture data); at full scale the user's data root
+    (NOISYMIX_DATA or ./data) is a runtime setting, not part of the plan."""
+    return "" if PROFILE.data_root is None else f"--data-root {PROFILE.data_root}"
+
+
+def get_mirror_inputs(wildcards=None):
+    """The fixture mirror `prepare` downloads from at smoke scale (nothing at full scale)."""
+    return [] if PROFILE.mirror is None else [PROFILE.mirror]
+
+
+def get_mirror_flag(wildcards):
+    return "" if PROFILE.mirror is None else f"--mirror {PROFILE.mirror}"
+
+
+def get_fixture_names(wildcards=None):
+    return " ".join(f"--name {n}" for n in PROFILE.fixture_names())
 
 
 def _limit_flag(limit):
@@ -127,8 +154,9 @@ def _manifest(folder):
     return f"{folder}/manifest.json"
 
 
-def _benchmark_inputs(dataset, with_perturbations):
-    """Benchmarks of ``dataset`` as (--benchmark values, files the eval job depends on)."""
+def _benchmark_inputs(dataset, with_perturbations, trained_on):
+    """Benchmarks of ``dataset`` as (--benchmark values, files the eval job depends on) for a
+    model trained on ``trained_on`` (extra releases such as ImageNet-R need its classes)."""
     values, deps = ["clean"], [nmconfig.DATA_MARKER.format(name=dataset)]
     c = PROFILE.corruption_benchmark(dataset)
     values.append(c)
@@ -137,7 +165,7 @@ def _benchmark_inputs(dataset, with_perturbations):
     if p is not None:
         values.append(p)
         deps.append(_manifest(p) if is_generated("p") else nmconfig.DATA_MARKER.format(name=p))
-    for r in PROFILE.eval.extra_benchmarks:
+    for r in PROFILE.extra_benchmarks_for(trained_on):
         values.append(r)
         deps.append(nmconfig.DATA_MARKER.format(name=r))
     return values, deps
@@ -146,12 +174,14 @@ def _benchmark_inputs(dataset, with_perturbations):
 def get_eval_benchmark_inputs(wildcards):
     """Data an eval job reads: its dataset's benchmarks (transfer runs: the target's, no -P)."""
     target = wildcards.get("target")
-    return _benchmark_inputs(target or wildcards.dataset, target is None)[1]
+    dataset = target or wildcards.dataset
+    return _benchmark_inputs(dataset, target is None, dataset)[1]
 
 
 def get_eval_benchmark_args(wildcards):
     target = wildcards.get("target")
-    values = _benchmark_inputs(target or wildcards.dataset, target is None)[0]
+    dataset = target or wildcards.dataset
+    values = _benchmark_inputs(dataset, target is None, dataset)[0]
     return " ".join(f"--benchmark {v}" for v in values)
 
 
@@ -195,6 +225,11 @@ def get_toy_flag(wildcards):
 
 def get_summary_dir(wildcards=None):
     return nmconfig.SUMMARY_DIR.format(profile=PROFILE.name)
+
+
+def get_transfer_sources(wildcards=None):
+    """Source models trained only for transfer (their dataset/arch is outside the main grid)."""
+    return [f"{r.path}/model.safetensors" for r in PROFILE.transfer_source_runs()]
 
 
 def get_final_outputs():

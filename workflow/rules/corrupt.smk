@@ -17,16 +17,18 @@ rule corrupt:
         severities=",".join(map(str, PROFILE.corruptions.severities)),
         seed=PROFILE.corruptions.seed,
         limit=get_corrupt_limit,
+        data_root=get_data_root_flag,
     log:
         "logs/corrupt/{dataset}.log",
     benchmark:
         "benchmarks/corrupt/{dataset}.tsv"
-    threads: 4
+    threads: 1
     resources:
         mem_mb=16000,
         gpu=1,
     shell:
-        "noisymix corrupt --dataset {wildcards.dataset} --split test --preset {params.preset}"
+        "noisymix --threads {threads} corrupt --dataset {wildcards.dataset} --split test"
+        " {params.data_root} --preset {params.preset}"
         " --corruptions {params.corruptions} --severities {params.severities}"
         " --seed {params.seed} {params.limit} --out {params.out} > {log} 2>&1"
 
@@ -42,15 +44,17 @@ rule perturb:
         perturbations=",".join(PROFILE.perturbations.names),
         seed=PROFILE.perturbations.seed,
         limit=get_perturb_limit,
+        data_root=get_data_root_flag,
     log:
         "logs/perturb/{dataset}.log",
     benchmark:
         "benchmarks/perturb/{dataset}.tsv"
-    threads: 4
+    threads: 1
     resources:
         mem_mb=16000,
         gpu=1,
     shell:
-        "noisymix perturb --dataset {wildcards.dataset} --split test --preset {params.preset}"
+        "noisymix --threads {threads} perturb --dataset {wildcards.dataset} --split test"
+        " {params.data_root} --preset {params.preset}"
         " --perturbations {params.perturbations} --seed {params.seed} {params.limit}"
         " --out {params.out} > {log} 2>&1"

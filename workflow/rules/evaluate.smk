@@ -12,16 +12,18 @@ rule eval:
     params:
         benchmarks=get_eval_benchmark_args,
         options=get_eval_options,
+        data_root=get_data_root_flag,
     log:
         "logs/eval/{dataset}/{arch}/{method}/seed{seed}.log",
     benchmark:
         "benchmarks/eval/{dataset}/{arch}/{method}/seed{seed}.tsv"
-    threads: 4
+    threads: 1
     resources:
         mem_mb=16000,
         gpu=1,
     shell:
-        "noisymix eval --ckpt {input.model} {params.benchmarks} {params.options}"
+        "noisymix --threads {threads} eval --ckpt {input.model} {params.benchmarks}"
+        " {params.options} {params.data_root}"
         " --out {output.results} --json {output.summary} > {log} 2>&1"
 
 

@@ -20,21 +20,22 @@ rule train:
         lr=PROFILE.train.lr,
         weight_decay=PROFILE.train.weight_decay,
         subset=get_train_subset,
+        data_root=get_data_root_flag,
         out=get_run_dir,
     log:
         "logs/train/{dataset}/{arch}/{method}/seed{seed}.log",
     benchmark:
         "benchmarks/train/{dataset}/{arch}/{method}/seed{seed}.tsv"
-    threads: 4
+    threads: 1
     resources:
         mem_mb=16000,
         gpu=1,
     shell:
-        "noisymix train --dataset {wildcards.dataset} --arch {wildcards.arch}"
+        "noisymix --threads {threads} train --dataset {wildcards.dataset} --arch {wildcards.arch}"
         " --width {params.width} --method {params.method} {params.scheme}"
         " --epochs {params.epochs} --batch-size {params.batch_size} --lr {params.lr}"
         " --weight-decay {params.weight_decay} --seed {wildcards.seed} {params.subset}"
-        " --no-progress --out {params.out} > {log} 2>&1"
+        " {params.data_root} --no-progress --out {params.out} > {log} 2>&1"
 
 
 use rule train as train_ablation with:
@@ -50,6 +51,7 @@ use rule train as train_ablation with:
         lr=PROFILE.train.lr,
         weight_decay=PROFILE.train.weight_decay,
         subset=get_train_subset,
+        data_root=get_data_root_flag,
         out=get_ablation_dir,
     log:
         "logs/train_ablation/{dataset}/{arch}/{cell}/seed{seed}.log",
@@ -70,17 +72,19 @@ rule finetune:
         lr=PROFILE.transfer.finetune.lr,
         weight_decay=PROFILE.transfer.finetune.weight_decay,
         subset=get_finetune_subset,
+        data_root=get_data_root_flag,
         out=get_transfer_dir,
     log:
         "logs/finetune/{dataset}/{arch}/{method}/seed{seed}/{target}.log",
     benchmark:
         "benchmarks/finetune/{dataset}/{arch}/{method}/seed{seed}/{target}.tsv"
-    threads: 4
+    threads: 1
     resources:
         mem_mb=16000,
         gpu=1,
     shell:
-        "noisymix finetune --ckpt {input.model} --dataset {wildcards.target} {params.subset}"
+        "noisymix --threads {threads} finetune --ckpt {input.model} --dataset {wildcards.target}"
+        " {params.subset} {params.data_root}"
         " --epochs {params.epochs} --lr {params.lr} --weight-decay {params.weight_decay}"
         " --batch-size {params.batch_size} --seed {wildcards.seed} --out {params.out}"
         " > {log} 2>&1"
