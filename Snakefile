@@ -6,13 +6,15 @@
 #   snakemake --profile workflow/profiles/slurm --config profile=imagenet
 from snakemake.utils import min_version, validate
 
+from noisymix.config import SCHEMA_PATH
+
 min_version("9.0")
 
 
 configfile: "params.yaml"
 
 
-validate(config, "workflow/schemas/params.schema.yaml")
+validate(config, str(SCHEMA_PATH))  # noisymix/pipeline/params.schema.yaml, shipped with the package
 
 
 include: "workflow/rules/common.smk"

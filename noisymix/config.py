@@ -2,7 +2,7 @@
 
 The experiment grid of the NoisyMix reproduction (Erichson et al., arXiv:2202.01263; reference
 code github.com/erichson/NoisyMix) lives in one file, ``params.yaml``, read by Snakemake, DVC
-and this module alike. It is checked against ``workflow/schemas/params.schema.yaml`` (JSON
+and this module alike. It is checked against ``noisymix/pipeline/params.schema.yaml`` (JSON
 Schema; every key documented, unknown keys are errors), defaults are filled in from the
 schema, and the selected profile becomes frozen dataclasses. The path grammar of the pipeline
 (``results/runs/{dataset}/{arch}/{method}/seed{seed}``) is defined here once.
@@ -23,9 +23,10 @@ from typing import Any, Iterable
 
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "params.schema.yaml"
-SWITCHES = ("augment", "mix", "noise", "jsd")  # the four NoisyMix components (Table 4)
-EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
+from noisymix.vocab import EXTRA_CORRUPTIONS, SWITCHES  # noqa: F401  (one vocabulary)
+
+# Shipped inside the package, so that an installed wheel validates params.yaml too.
+SCHEMA_PATH = Path(__file__).resolve().parent / "pipeline" / "params.schema.yaml"
 
 # One path grammar for both engines (Snakemake rules and dvc.yaml spell the same strings).
 RESULTS = "results"

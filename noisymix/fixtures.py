@@ -71,12 +71,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from noisymix import vocab
 from noisymix.io import atomic_path, write_json
+from noisymix.vocab import ALL_CORRUPTIONS, NOISE_PERTURBATIONS
 
 __all__ = ["FIXTURE_NAMES", "IMAGENET_P_GROUPS", "MIRROR_FORMAT", "write_fixtures"]
 
-FIXTURE_NAMES = ("digits", "fashion-mnist", "cifar10", "cifar100", "imagenet",
-                 "cifar10-c", "cifar100-c", "cifar10-p", "imagenet-c", "imagenet-p", "imagenet-r")
+# Every dataset (digits04/digits59 are views of digits, not datasets of their own) and release.
+FIXTURE_NAMES = (tuple(d for d in vocab.DATASETS if d not in ("digits04", "digits59"))
+                 + vocab.RELEASES)
 MIRROR_FORMAT = "noisymix-mirror/1"
 
 # Not documented by the release (Zenodo 3565846 lists four tars without their contents); a
@@ -361,7 +364,6 @@ def _make_imagenet(d: Path, seed: int, per_class: int, image_size: int) -> list[
 def _make_cifar_c(name: str):
     def make(d: Path, seed: int, per_class: int, image_size: int) -> list[Path]:
         from noisymix.benchmarks.releases import RELEASES
-        from noisymix.corruptions.base import ALL_CORRUPTIONS
 
         clean = "cifar10" if name == "cifar10-c" else "cifar100"
         _, _, xte, yte = _cifar_arrays(clean, seed, per_class)
@@ -384,7 +386,7 @@ def _make_cifar_c(name: str):
 
 def _sequence(rng, x: np.ndarray, p: str, frames: int) -> np.ndarray:
     """(N, frames, H, W, 3): frame 0 clean, then a change growing with the frame index."""
-    from noisymix.perturbations import GEOMETRIC_PERTURBATIONS, NOISE_PERTURBATIONS
+    from noisymix.perturbations import GEOMETRIC_PERTURBATIONS
 
     out = np.empty((len(x), frames, *x.shape[1:]), np.uint8)
     for i in range(frames):
@@ -416,7 +418,6 @@ def _make_cifar10_p(d: Path, seed: int, per_class: int, image_size: int) -> list
 
 def _make_imagenet_c(d: Path, seed: int, per_class: int, image_size: int) -> list[Path]:
     from noisymix.benchmarks.releases import RELEASES
-    from noisymix.corruptions.base import ALL_CORRUPTIONS
 
     rng = _rng(seed, "imagenet-c")
     wnids = _imagenet_wnids(IMAGENET_C_WNIDS)

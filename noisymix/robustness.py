@@ -18,27 +18,42 @@ import numpy as np
 import pandas as pd
 import torch
 
+from noisymix import vocab
 from noisymix.benchmarks.readers import CifarC, CifarP
 from noisymix.checkpoint import load_model
-from noisymix.corruptions.base import (ALL_CORRUPTIONS, EXTRA_CORRUPTIONS, NOISE_CORRUPTIONS,
-                                       TEST_CORRUPTIONS)
 from noisymix.data import ArrayDataset, load_dataset
 from noisymix.device import resolve_device
 from noisymix.evaluate import accuracy, iter_batches, predict_logits
 from noisymix.metrics import calibration, corruption as cmetrics, stability
-from noisymix.perturbations import ALL_PERTURBATIONS, NOISE_PERTURBATIONS, PERTURBATIONS
+from noisymix.vocab import (ALL_CORRUPTIONS, ALL_PERTURBATIONS, EXTRA_CORRUPTIONS,
+                            NOISE_CORRUPTIONS, NOISE_PERTURBATIONS, PERTURBATIONS,
+                            TEST_CORRUPTIONS)
 
-COLUMNS = ["run", "dataset", "arch", "width", "method", "seed", "config_hash", "benchmark",
-           "corruption", "severity", "metric", "value", "corruption_set", "n_images"]
+COLUMNS = list(vocab.COLUMNS)  # a list, as pandas and the tests compare it
 
 
 class Rows:
     """Collects result rows that share the model's identity columns."""
 
-    def __init__(self, run: str, meta: dict) -> None:
+    def __init__(self, run: str, meta: dict, kind: str | None = None,
+                 ablation_cell: str = "") -> None:
+        """``kind``: main / ablation / transfer (default: transfer for a fine-tuned checkpoint,
+        else main); ``ablation_cell``: the Table 4 cell name of an ablation run."""
+        source = meta.get("source") or {}
+        kind = kind or ("transfer" if source else "main")
+        if kind not in vocab.RUN_KINDS:
+            raise ValueError(f"--kind {kind!r}: choose one of {', '.join(vocab.RUN_KINDS)}")
+        if (kind == "ablation") != bool(ablation_cell):
+            raise ValueError("--ablation-cell names the cell of an ablation run, and only that")
+        hparams = meta.get("config", {}).get("method_params", {})
+        switches = {k: bool(hparams.get(k, True)) if meta["method"] == "noisymix" else False
+                    for k in vocab.SWITCHES}
         self.base = {"run": run, "dataset": meta["dataset"], "arch": meta["arch"],
                      "width": float(meta["width"]), "method": meta["method"],
-                     "seed": int(meta.get("seed", 0)), "config_hash": meta.get("config_hash", "")}
+                     "seed": int(meta.get("seed", 0)), "config_hash": meta.get("config_hash", ""),
+                     "kind": kind, "ablation_cell": ablation_cell,
+                     "transfer_source": source.get("dataset", "") if kind == "transfer" else "",
+                     **switches}
         self.rows: list[dict] = []
 
     def add(self, benchmark: str, metric: str, value: float, n: int, corruption: str = "",
@@ -80,13 +95,14 @@ def _reliability_rows(rows: Rows, benchmark: str, logits: torch.Tensor, labels,
 class Evaluator:
     def __init__(self, ckpt: str | Path, device: str = "auto", batch_size: int = 500,
                  limit: int | None = None, data_root: str | None = None,
-                 run: str | None = None) -> None:
+                 run: str | None = None, kind: str | None = None,
+                 ablation_cell: str = "") -> None:
         self.device = resolve_device(device)
         self.model, self.meta = load_model(ckpt, self.device)
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
         self.batch_size, self.limit, self.data_root = batch_size, limit, data_root
-        self.rows = Rows(run or Path(ckpt).parent.as_posix(), self.meta)
+        self.rows = Rows(run or Path(ckpt).parent.as_posix(), self.meta, kind, ablation_cell)
 
     def _logits(self, images: np.ndarray) -> torch.Tensor:
         return predict_logits(self.model, iter_batches(images, self.batch_size, self.device))
@@ -336,12 +352,35 @@ def resolve_benchmark(spec: str, data_root: str | None) -> tuple[str, Path | Non
                      f"the releases {', '.join(list_releases())}")
 
 
+_SHORT = {"accuracy": "accuracy", "robust_accuracy": "robust_accuracy",
+          "robust_accuracy_no_noise": "robust_accuracy_no_noise", "mce": "mce", "mfr": "mfr",
+          "mt5d": "mt5d", "fgsm_accuracy": "accuracy", "rms_calibration_error": "rms",
+          "ece": "ece", "aurra": "aurra"}
+
+
+def flat_metrics(df: pd.DataFrame) -> dict[str, float]:
+    """A run's headline numbers as one flat dict (``dvc metrics show`` prints a row per run):
+    ``clean_accuracy``, ``clean_rms``, ``c_robust_accuracy``, ``c_mce``, ``p_mfr``,
+    ``r_accuracy``, ``fgsm_accuracy``, … — prefixed by benchmark kind, not folder name."""
+    out = {}
+    top = df[(df.severity == 0) & (df.corruption.isin(["", "all"]) | (df.benchmark == "fgsm"))]
+    for r in top.itertuples():
+        b = str(r.benchmark).lower()
+        prefix = ("clean" if b == "clean" else "fgsm" if b == "fgsm" else
+                  b[-1] if b[-2:] in ("-c", "-p", "-r") else None)
+        if prefix is None or r.metric not in _SHORT:
+            continue
+        out[f"{prefix}_{_SHORT[r.metric]}"] = round(float(r.value), 6)
+    return out
+
+
 def evaluate(ckpt: str | Path, benchmarks: Iterable[str] = ("clean",), *,
              fgsm_eps: float | None = None, extra_corruptions: bool = False,
              limit: int | None = None, data_root: str | None = None, device: str = "auto",
-             batch_size: int = 500, run: str | None = None) -> pd.DataFrame:
+             batch_size: int = 500, run: str | None = None, kind: str | None = None,
+             ablation_cell: str = "") -> pd.DataFrame:
     """Evaluate one checkpoint on several benchmarks; return the tidy result rows."""
-    ev = Evaluator(ckpt, device, batch_size, limit, data_root, run)
+    ev = Evaluator(ckpt, device, batch_size, limit, data_root, run, kind, ablation_cell)
     for spec in benchmarks:
         name, folder = resolve_benchmark(spec, data_root)
         if folder is None:

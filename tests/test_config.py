@@ -39,8 +39,12 @@ def test_quick_profile_grid():
     assert len(p.corruptions.names) == 15 and not p.corruptions.extra
     assert p.corruptions.severities == (1, 2, 3, 4, 5)
     t = p.transfer_runs()
-    assert len(t) == 8 and t[0].path.endswith("erm/seed0/transfer/fashion-mnist")
+    assert [r.source.method for r in t] == ["erm", "augmix", "noisymix"]
+    assert t[0].path == "results/runs/digits04/preactresnet18/erm/seed0/transfer/digits59"
+    # the sources are outside the main grid: trained for the transfer methods only
+    assert p.transfer_source_runs() == [r.source for r in t]
     assert p.transfer.finetune.lr == 0.001 and p.transfer.finetune.batch_size == 64
+    assert p.fixture_names() == [] and p.train_datasets() == ["digits", "digits04"]
     cell = p.ablation_runs()[0]
     assert cell.path == f"results/runs/digits/preactresnet18/ablation/{cell.cell}/seed0"
 
@@ -53,6 +57,35 @@ def test_paper_profiles():
     i = load_config("params.yaml", profile="imagenet")
     assert i.archs == ("resnet50",) and "imagenet-r" in i.releases()
     assert {t.target for t in i.transfer_runs()} == {"cifar10", "cifar100"}
+
+
+@pytest.mark.parametrize("name", ["quick", "fashion", "cifar", "imagenet"])
+def test_smoke_scale_shrinks_sizes_only(name):
+    full = load_config("params.yaml", profile=name)
+    smoke = load_config("params.yaml", profile=name, scale="smoke")
+    assert smoke.smoke and smoke.workdir == f"smoke/{name}" and full.workdir == "."
+    assert smoke.data_root == "data" and smoke.mirror == "fixtures/mirror.json"
+    assert full.data_root is None and full.mirror is None
+    # the same structure: datasets, archs, methods, cells, pairs, benchmarks, releases
+    for key in ("datasets", "archs", "methods"):
+        assert getattr(smoke, key) == getattr(full, key)
+    assert [c.name for c in smoke.ablation.cells] == [c.name for c in full.ablation.cells]
+    assert smoke.transfer.pairs == full.transfer.pairs
+    assert smoke.releases() == full.releases()
+    assert smoke.corruptions.names == full.corruptions.names
+    # only sizes shrink
+    assert smoke.width == 0.0625 and smoke.train.epochs == 1 and smoke.seeds == (0,)
+    assert smoke.transfer.finetune.epochs == 1 and smoke.eval.limit == 16
+    assert smoke.corruptions.limit <= 8 and smoke.perturbations.limit <= 4
+    # every non-embedded input has a fixture
+    needed = set(smoke.train_datasets() + smoke.eval_datasets() + smoke.releases())
+    assert needed - {"digits", "digits04", "digits59"} == set(smoke.fixture_names())
+
+
+def test_imagenet_r_only_for_imagenet_models():
+    i = load_config("params.yaml", profile="imagenet")
+    assert i.extra_benchmarks_for("imagenet") == ("imagenet-r",)
+    assert i.extra_benchmarks_for("cifar10") == ()  # transfer targets have CIFAR classes
 
 
 def test_param_args_only_touch_their_scheme():
@@ -119,8 +152,8 @@ def test_unknown_scheme_hyper_parameter(params):
 
 def test_cross_key_checks(params):
     data = copy.deepcopy(params)
-    data["profiles"]["quick"]["transfer"]["pairs"][0]["source"] = "cifar10"
-    with pytest.raises(ConfigError, match=r"transfer\.pairs\[0\].*not in the main grid"):
+    data["profiles"]["quick"]["transfer"]["pairs"][0]["source"] = "digits59"
+    with pytest.raises(ConfigError, match=r"transfer\.pairs\[0\].*both 'digits59'"):
         resolve_profile(validate_params(data), "quick")
     with pytest.raises(ConfigError, match="profile: 'nope' is not defined"):
         resolve_profile(validate_params(params), "nope")

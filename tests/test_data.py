@@ -64,18 +64,34 @@ def _write_cifar_fixture(root: Path, n: int = 6) -> None:
     return files
 
 
-def test_cifar_loader_reads_official_layout(tmp_path, monkeypatch):
-    import torchvision
-
-    files = _write_cifar_fixture(tmp_path)
-    cls = torchvision.datasets.CIFAR10
-    monkeypatch.setattr(cls, "train_list", [[n, files[n]] for n, _ in cls.train_list])
-    monkeypatch.setattr(cls, "test_list", [[n, files[n]] for n, _ in cls.test_list])
-    monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": None})
+def test_cifar_loader_reads_official_layout(tmp_path):
+    _write_cifar_fixture(tmp_path)
     tr = load_dataset("cifar10", "train", root=tmp_path)
     te = load_dataset("cifar10", "test", root=tmp_path)
     assert tr.images.shape == (30, 32, 32, 3) and te.images.shape == (6, 32, 32, 3)
-    assert tr.info.mean == (0.5, 0.5, 0.5)
+    assert tr.info.mean == (0.5, 0.5, 0.5) and tr.classes == [str(i) for i in range(10)]
+    # channel-major rows (R plane, G plane, B plane) become HWC pixels
+    import pickle
+
+    raw = pickle.loads((tmp_path / "cifar10/cifar-10-batches-py/test_batch").read_bytes())
+    np.testing.assert_array_equal(te.images[2, 0, 1], raw["data"][2, [1, 1025, 2049]])
+
+
+def test_cifar_loader_refuses_code_in_a_pickle(tmp_path):
+    """A batch that would run code when unpickled is refused, not executed."""
+    import pickle
+
+    _write_cifar_fixture(tmp_path)
+
+    class Evil:
+        def __reduce__(self):
+            return (exec, ("open('pwned', 'w').write('x')",))
+
+    path = tmp_path / "cifar10/cifar-10-batches-py/data_batch_3"
+    path.write_bytes(pickle.dumps({"data": Evil(), "labels": []}))
+    with pytest.raises(DatasetError, match="data_batch_3.*builtins.exec is not allowed"):
+        load_dataset("cifar10", "train", root=tmp_path)
+    assert not Path("pwned").exists()
 
 
 def test_imagenet_folder_fixture(tmp_path):

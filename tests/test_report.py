@@ -13,16 +13,33 @@ from click.testing import CliRunner
 
 from noisymix.report import (COLUMNS, aggregate, annotate, build_tables, index_entries,
                              load_results, prepare)
-from noisymix.report.rows import PERTURBATIONS, TEST_CORRUPTIONS, ablation_cell, transfer_source
+from noisymix.report.rows import PERTURBATIONS, TEST_CORRUPTIONS
 
 NOISE_C = ("gaussian_noise", "shot_noise", "impulse_noise")
+
+
+def identity(run):
+    """What `noisymix eval --kind/--ablation-cell` writes for a run of the pipeline's layout
+    (here read off the hand-made run ids; the report itself never parses them)."""
+    parts = run.split("/")
+    if "ablation" in parts:
+        cell = parts[parts.index("ablation") + 1]
+        on = set(cell.split("_"))
+        return dict(kind="ablation", ablation_cell=cell, transfer_source="",
+                    **{k: k in on for k in ("augment", "mix", "noise", "jsd")})
+    if "transfer" in parts:
+        return dict(kind="transfer", ablation_cell="", transfer_source=parts[2],
+                    augment=False, mix=False, noise=False, jsd=False)
+    return dict(kind="main", ablation_cell="", transfer_source="", augment=False, mix=False,
+                noise=False, jsd=False)
 
 
 def r(run, dataset, arch, method, seed, benchmark, metric, value, corruption="", severity=0,
       corruption_set=""):
     return dict(run=run, dataset=dataset, arch=arch, width=1.0, method=method, seed=seed,
-                config_hash="h", benchmark=benchmark, corruption=corruption, severity=severity,
-                metric=metric, value=value, corruption_set=corruption_set, n_images=100)
+                config_hash="h", **identity(run), benchmark=benchmark, corruption=corruption,
+                severity=severity, metric=metric, value=value, corruption_set=corruption_set,
+                n_images=100)
 
 
 def cifar_rows(dataset, arch, method, seed, clean, p=True):
@@ -227,27 +244,23 @@ def test_table4_marks_and_table5_transfer(tables):
     assert "none" not in md_rows(tables["table02_robustness_cifar_preactresnet18"])[1]
 
 
-def test_annotate_prefers_explicit_columns():
+def test_annotate_reads_identity_columns_not_paths():
+    """A run's role is what its rows say (written by `noisymix eval`), whatever its path."""
     df = pd.DataFrame([r("some/run/a", "cifar100", "preactresnet18", "noisymix", 0, "clean",
                          "accuracy", 0.5),
                        r("results/runs/cifar100/preactresnet18/ablation/augment_jsd/seed0",
-                         "cifar100", "preactresnet18", "noisymix", 0, "clean", "accuracy", 0.6),
-                       r("x/transfer/y", "cifar10", "resnet50", "erm", 0, "clean", "accuracy",
-                         0.7)])
-    df["kind"] = ["ablation", None, "transfer"]
-    df["ablation_cell"] = ["my_cell", "", ""]
-    df["transfer_source"] = ["", "", "imagenet"]
-    df["augment"] = [True, None, None]
-    df["noise"] = [None, None, None]
+                         "cifar100", "preactresnet18", "noisymix", 0, "clean", "accuracy", 0.6)])
+    df = df.astype({"noise": object})
+    df.loc[0, ["kind", "ablation_cell", "augment", "noise"]] = ["ablation", "my_cell", True, None]
+    df.loc[1, ["kind", "ablation_cell"]] = ["main", ""]
     out = annotate(df)
-    assert list(out.kind) == ["ablation", "ablation", "transfer"]
-    assert list(out.ablation_cell) == ["my_cell", "augment_jsd", ""]
-    assert list(out.transfer_source) == ["", "", "imagenet"]
-    assert list(out.augment) == [True, True, False] and list(out.jsd) == [False, True, False]
-    assert ablation_cell("results/cifar10/ablation/noise+jsd/seed0") == "noise+jsd"
-    assert ablation_cell("results/myablation/x/seed0") == ""
-    assert transfer_source("results/runs/digits/preactresnet18/erm/seed0/transfer/fm") == "digits"
-    assert transfer_source("results/transfer/fm/erm/seed0") == ""
+    assert list(out.kind) == ["ablation", "main"]
+    assert list(out.ablation_cell) == ["my_cell", ""]
+    assert list(out.augment) == [True, False] and list(out.noise) == [False, False]
+    assert list(out.jsd) == [False, False]  # switches count for ablation rows only
+    df.loc[0, "kind"] = "sideways"
+    with pytest.raises(ValueError, match="unknown kind.*sideways"):
+        annotate(df)
 
 
 def test_explicit_mfr_without_noise_row_wins():

@@ -1,5 +1,6 @@
 """noisymix eval over clean, -C, -P and FGSM: rows against direct computations."""
 
+import json
 import numpy as np
 import pandas as pd
 import pytest
@@ -125,7 +126,17 @@ def test_cli_eval_writes_parquet_and_json(setup, tmp_path):
     assert res.exit_code == 0, res.output
     df = pd.read_parquet(tmp_path / "r.parquet")
     assert set(df.benchmark) == {"clean", "tiny-p"} and "mfr" in set(df.metric)
-    assert "clean/accuracy" in (tmp_path / "r.json").read_text()
+    # the rows say what the run is; a plain checkpoint is a main run
+    assert set(df.kind) == {"main"} and set(df.ablation_cell) == {""}
+    flat = json.loads((tmp_path / "r.json").read_text())
+    assert all(isinstance(v, float) for v in flat.values())  # flat: one row in dvc metrics show
+    acc = df[(df.benchmark == "clean") & (df.metric == "accuracy")].value.item()
+    assert flat["clean_accuracy"] == pytest.approx(acc, abs=1e-6)
+    assert flat["p_mfr"] == pytest.approx(df[df.metric == "mfr"].value.item(), abs=1e-6)
+    assert not any("reliability" in k for k in flat)
+    res = CliRunner().invoke(main, ["eval", "--ckpt", str(root / "run" / "model.safetensors"),
+                                    "--kind", "ablation", "--device", "cpu"])
+    assert res.exit_code != 0 and "--ablation-cell" in res.output
 
 
 @pytest.mark.slow

@@ -22,7 +22,10 @@ pytestmark = pytest.mark.skipif(not SNAKEMAKE.exists(), reason="snakemake not in
 STUB = r"""#!/usr/bin/env python3
 # Stand-in for `noisymix <verb>`: creates the declared outputs, empty.
 import os, sys
-verb, args = sys.argv[1], sys.argv[2:]
+argv = sys.argv[1:]
+while argv[0] in ("--threads", "--log"):  # the group options every rule passes
+    argv = argv[2:]
+verb, args = argv[0], argv[1:]
 opt = lambda k: args[args.index(k) + 1] if k in args else None
 out, js = opt("--out"), opt("--json")
 if verb in ("train", "finetune"):
@@ -68,9 +71,10 @@ def job_counts(text):
 
 def test_quick_dry_run_plans_every_stage(workdir):
     counts = job_counts(snakemake(workdir, "-n", "--profile", "workflow/profiles/local"))
-    assert counts == {"prepare": 2, "toy": 1, "corrupt": 2, "perturb": 1, "train": 8,
-                      "train_ablation": 4, "eval": 8, "eval_ablation": 4, "finetune": 8,
-                      "eval_transfer": 8, "aggregate": 1, "all": 1, "total": 48}
+    # digits, and the transfer pair digits04 -> digits59: 8 main runs + 3 transfer sources
+    assert counts == {"prepare": 3, "toy": 1, "corrupt": 2, "perturb": 1, "train": 11,
+                      "train_ablation": 4, "eval": 8, "eval_ablation": 4, "finetune": 3,
+                      "eval_transfer": 3, "aggregate": 1, "all": 1, "total": 42}
 
 
 def test_cifar_dry_run_with_four_gpus(workdir):
@@ -118,8 +122,9 @@ def test_changed_hyper_parameter_reruns_only_its_branch(workdir, tmp_path):
                                       "--rerun-triggers", "params", env=env))
     finally:
         (workdir / "params.yaml").write_text(params)
-    # The noisymix run and the 4 ablation cells (NoisyMix with switches) retrain; nothing else.
-    assert counts["train"] == 1 and counts["train_ablation"] == 4
+    # The noisymix runs (digits, and digits04 as a transfer source) and the 4 ablation cells
+    # (NoisyMix with switches) retrain; nothing else.
+    assert counts["train"] == 2 and counts["train_ablation"] == 4
     assert counts["eval"] == 1 and counts["eval_ablation"] == 4
     assert counts["finetune"] == 1 and counts["eval_transfer"] == 1
     assert "prepare" not in counts and "corrupt" not in counts and "toy" not in counts

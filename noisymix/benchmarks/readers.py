@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from noisymix.corruptions.base import ALL_CORRUPTIONS, SEVERITIES
+from noisymix.corruptions.base import SEVERITIES
+from noisymix.vocab import ALL_CORRUPTIONS, ALL_PERTURBATIONS
 
 __all__ = [
     "IMAGENET_R_WNIDS",
@@ -79,16 +80,13 @@ IMAGENET_R_WNIDS: tuple[str, ...] = (
     "n09472597", "n09835506", "n10565667", "n12267677",
 )
 
-# -P perturbations in the spec's order (the CIFAR-10-P release also has numbered variants such
-# as ``gaussian_noise_2``; those sort right after their base name).
-_PERTURBATION_ORDER = (
-    "gaussian_noise", "shot_noise", "motion_blur", "zoom_blur", "snow", "brightness",
-    "translate", "rotate", "tilt", "scale", "speckle_noise", "gaussian_blur", "spatter", "shear",
-)
-
 
 def _canonical(names: set[str], order: Sequence[str]) -> list[str]:
-    """``names`` in the order of ``order`` (numbered variants after their base), others last."""
+    """``names`` in the order of ``order`` (numbered variants after their base), others last.
+
+    The CIFAR-10-P release also has numbered variants such as ``gaussian_noise_2``; those sort
+    right after their base name.
+    """
 
     def key(n: str) -> tuple[int, str]:
         base = n.rsplit("_", 1)[0] if n.rsplit("_", 1)[-1].isdigit() else n
@@ -188,7 +186,7 @@ class CifarP:
     @property
     def perturbations(self) -> list[str]:
         names = {p.stem for p in self.root.glob("*.npy")} - {"labels"}
-        return _canonical(names, _PERTURBATION_ORDER)
+        return _canonical(names, ALL_PERTURBATIONS)
 
     def load(self, name: str) -> np.ndarray:
         """Memory-mapped uint8 (N, frames, H, W, 3) sequences of one perturbation."""
@@ -322,7 +320,7 @@ class ImageNetP:
 
     @property
     def perturbations(self) -> list[str]:
-        return _canonical(set(_subdirs(self.root)), _PERTURBATION_ORDER)
+        return _canonical(set(_subdirs(self.root)), ALL_PERTURBATIONS)
 
     def load(self, perturbation: str) -> VideoFiles:
         folder = self.root / perturbation

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from noisymix.data.download import DownloadError, download, extract
+from noisymix.vocab import ALL_CORRUPTIONS, PERTURBATIONS
 
 __all__ = ["RELEASES", "Release", "ReleaseFile", "fetch_release", "get_release", "list_releases",
            "mirror_files", "with_mirror"]
@@ -59,15 +60,8 @@ class Release:
     reader: str  # class in noisymix.benchmarks.readers
 
 
-_CIFAR_C_NPY = tuple(
-    f"{c}.npy"
-    for c in (
-        "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
-        "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast",
-        "elastic_transform", "pixelate", "jpeg_compression",
-        "speckle_noise", "gaussian_blur", "spatter", "saturate",
-    )
-) + ("labels.npy",)
+# The CIFAR-10-C / CIFAR-100-C archives hold one .npy per corruption (15 test + 4 extra).
+_CIFAR_C_NPY = tuple(f"{c}.npy" for c in ALL_CORRUPTIONS) + ("labels.npy",)
 
 _TFDS = "tensorflow/datasets url_checksums (sha256, size)"
 
@@ -118,13 +112,7 @@ RELEASES: dict[str, Release] = {
                 md5="125d6775afc5846ea84584d7524dedff",
                 sha256=None,  # none published that we could find
                 size=None,  # not found
-                provides=tuple(
-                    f"CIFAR-10-P/{p}.npy"
-                    for p in (
-                        "gaussian_noise", "shot_noise", "motion_blur", "zoom_blur", "snow",
-                        "brightness", "translate", "rotate", "tilt", "scale",
-                    )
-                ),
+                provides=tuple(f"CIFAR-10-P/{p}.npy" for p in PERTURBATIONS),
                 source="md5 as quoted by kkirchheim/pytorch-ood (two versions agree)",
             ),
         ),

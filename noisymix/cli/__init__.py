@@ -32,12 +32,36 @@ class _Group(click.Group):
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads of torch's kernels [default: torch's choice, all cores]; "
                    "the pipeline passes each job's share")
-def main(threads: int | None) -> None:
+@click.option("--log", "log_file", type=click.Path(dir_okay=False), default=None,
+              help="send everything the verb prints (stdout and stderr) to this file, "
+                   "creating its folder; the pipeline's jobs log this way")
+def main(threads: int | None, log_file: str | None) -> None:
     """Train corruption-robust classifiers (NoisyMix and baselines) and benchmark them."""
+    if log_file is not None:
+        _redirect_output(log_file)
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def _redirect_output(path: str) -> None:
+    """Point file descriptors 1 and 2 at ``path`` (so native code's output lands there too).
+
+    A shell's ``> log 2>&1`` would do the same, but needs the folder to exist; DVC, unlike
+    Snakemake, creates no log folders, and both engines run the same command.
+    """
+    import os
+    import sys
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 def parse_params(pairs: tuple[str, ...]) -> dict:

@@ -8,6 +8,7 @@ import click
 import numpy as np
 
 from noisymix.io import write_manifest
+from noisymix.vocab import ALL_CORRUPTIONS, ALL_PERTURBATIONS, PRESETS
 
 
 def _csv(value: str | None, allowed, what: str, cast=str):
@@ -76,15 +77,14 @@ def _progress(flag):
 @_with_inputs
 @click.option("--folder", default=None, type=click.Path(exists=True, file_okay=False),
               help="an ImageFolder tree: writes <name>/<severity>/<class>/<file> instead")
-@click.option("--preset", type=click.Choice(["cifar", "imagenet"]), default="cifar",
-              show_default=True)
+@click.option("--preset", type=click.Choice(PRESETS), default="cifar", show_default=True)
 @click.option("--corruptions", default=None, help="comma-separated subset (default: all 19)")
 @click.option("--severities", default=None, help="comma-separated subset of 1..5")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 def corrupt(dataset, split, input_npy, labels_npy, data_root, limit, seed, device, batch_size,
             progress, folder, preset, corruptions, severities, out) -> None:
     """Build a -C benchmark in the official layout (CIFAR-10-C npy or ImageNet-C folders)."""
-    from noisymix.corruptions import ALL_CORRUPTIONS, SEVERITIES
+    from noisymix.corruptions import SEVERITIES
     from noisymix.device import resolve_device
 
     names = _csv(corruptions, ALL_CORRUPTIONS, "corruption")
@@ -112,15 +112,14 @@ def corrupt(dataset, split, input_npy, labels_npy, data_root, limit, seed, devic
 
 @click.command()
 @_with_inputs
-@click.option("--preset", type=click.Choice(["cifar", "imagenet"]), default="cifar",
-              show_default=True)
+@click.option("--preset", type=click.Choice(PRESETS), default="cifar", show_default=True)
 @click.option("--perturbations", default=None, help="comma-separated (default: the 10 test ones)")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 def perturb(dataset, split, input_npy, labels_npy, data_root, limit, seed, device, batch_size,
             progress, preset, perturbations, out) -> None:
     """Build a -P benchmark: <name>.npy uint8 (N, frames, H, W, 3) sequences (CIFAR-10-P)."""
     from noisymix.device import resolve_device
-    from noisymix.perturbations import ALL_PERTURBATIONS, perturb_arrays
+    from noisymix.perturbations import perturb_arrays
 
     names = _csv(perturbations, ALL_PERTURBATIONS, "perturbation")
     images, labels = load_images(dataset, split, input_npy, labels_npy, data_root, limit)

@@ -104,4 +104,33 @@ def prepare(dataset, data_root, download, mirror, out) -> None:
     click.echo(f"{dataset} ready ({info['source']}){sizes} → {out}")
 
 
-COMMANDS = [prepare]
+@click.command(name="dvc-yaml")
+@click.option("--params", default="params.yaml", show_default=True,
+              type=click.Path(dir_okay=False, exists=True), help="the experiment settings")
+@click.option("--check", is_flag=True,
+              help="write nothing; exit 1 naming every dvc.yaml that differs from the plan")
+def dvc_yaml(params, check) -> None:
+    """Write (or --check) the generated dvc.yaml of every profile and scale.
+
+    The default profile's is ./dvc.yaml, the others pipelines/<profile>[-smoke]/dvc.yaml; each
+    holds the plan's jobs as DVC stages with Snakemake's exact commands.
+    """
+    from noisymix.io import write_text
+    from noisymix.pipeline.dvc import generate
+
+    root = Path(params).resolve().parent
+    stale = []
+    for rel, text in generate(params).items():
+        path = root / rel
+        if path.exists() and path.read_text() == text:
+            continue
+        stale.append(rel)
+        if not check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_text(path, text)
+    if check and stale:
+        raise click.ClickException(f"stale: {', '.join(stale)}; run `noisymix dvc-yaml`")
+    click.echo(f"{'stale' if check else 'written'}: {', '.join(stale) or 'none'}")
+
+
+COMMANDS = [prepare, dvc_yaml]

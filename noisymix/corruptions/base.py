@@ -27,16 +27,14 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-TEST_CORRUPTIONS = (
-    "gaussian_noise", "shot_noise", "impulse_noise",
-    "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
-    "snow", "frost", "fog",
-    "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
+from noisymix.vocab import (  # noqa: F401  (re-exported by noisymix.corruptions)
+    ALL_CORRUPTIONS,
+    EXTRA_CORRUPTIONS,
+    NOISE_CORRUPTIONS,
+    PRESETS,
+    TEST_CORRUPTIONS,
 )
-EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
-ALL_CORRUPTIONS = TEST_CORRUPTIONS + EXTRA_CORRUPTIONS
-NOISE_CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise")
-PRESETS = ("cifar", "imagenet")
+
 SEVERITIES = (1, 2, 3, 4, 5)
 
 CorruptionFn = Callable[[torch.Tensor, int, str, list[torch.Generator]], torch.Tensor]

@@ -20,7 +20,8 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from noisymix.corruptions.base import ALL_CORRUPTIONS, PRESETS, SEVERITIES, corrupt, get_corruption
+from noisymix.corruptions.base import SEVERITIES, corrupt, get_corruption
+from noisymix.vocab import ALL_CORRUPTIONS, PRESETS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 JPEG_QUALITY = 85  # make_imagenet_c.py: Image.save(..., quality=85, optimize=True)

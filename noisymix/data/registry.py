@@ -226,8 +226,9 @@ class _ArrayUnpickler(pickle.Unpickler):
     """Unpickles the CIFAR batches (dicts, lists, bytes and numpy arrays) and nothing else:
     a pickle naming any other global is refused instead of run."""
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype")}
+    ALLOWED = {(f"numpy.{core}.{mod}", fn) for core in ("core", "_core")
+               for mod, fn in (("multiarray", "_reconstruct"), ("numeric", "_frombuffer"))}
+    ALLOWED |= {("numpy", "ndarray"), ("numpy", "dtype")}
 
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED:

@@ -17,7 +17,8 @@ from noisymix.methods.base import (  # noqa: F401
 )
 from noisymix.methods.losses import JensenShannonConsistency  # noqa: F401
 from noisymix.methods.noise import inject_noise  # noqa: F401
+from noisymix.vocab import SCHEMES
 
-SCHEMES = ("erm", "mixup", "manifold_mixup", "cutmix", "puzzlemix", "nfm", "augmix", "noisymix")
+# One module per scheme (noisymix/methods/<scheme>.py); importing it registers the scheme.
 for _name in SCHEMES:
     importlib.import_module(f"noisymix.methods.{_name}")

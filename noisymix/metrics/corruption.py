@@ -23,16 +23,9 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-# The 15 test corruptions in the canonical order (SPEC §4). Kept here rather than imported
-# from ``noisymix.corruptions`` so that metrics stay importable without the (heavier)
-# corruption generators; tests check that the two lists agree.
-TEST_CORRUPTIONS: tuple[str, ...] = (
-    "gaussian_noise", "shot_noise", "impulse_noise",
-    "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
-    "snow", "frost", "fog", "brightness",
-    "contrast", "elastic_transform", "pixelate", "jpeg_compression",
-)  # fmt: skip
-NOISE_CORRUPTIONS: tuple[str, ...] = ("gaussian_noise", "shot_noise", "impulse_noise")
+# The 15 test corruptions in the canonical order (SPEC §4) and their noise subset, from the
+# torch-free vocabulary, so that metrics stay importable without the corruption generators.
+from noisymix.vocab import NOISE_CORRUPTIONS, TEST_CORRUPTIONS
 
 # AlexNet top-1 error on ImageNet-C, averaged over severities 1–5 (fraction).
 ALEXNET_ERR: dict[str, float] = dict(

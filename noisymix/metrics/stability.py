@@ -31,7 +31,7 @@ from typing import Mapping
 
 import torch
 
-NOISE_PERTURBATIONS: tuple[str, ...] = ("gaussian_noise", "shot_noise", "speckle_noise")
+from noisymix.vocab import NOISE_PERTURBATIONS  # noqa: F401  (re-exported by noisymix.metrics)
 
 
 def is_noise_perturbation(name: str) -> bool:

@@ -32,17 +32,16 @@ import torch
 import torch.nn.functional as F
 
 from noisymix.corruptions.base import image_seed
-
-PERTURBATIONS = (
-    "gaussian_noise", "shot_noise", "motion_blur", "zoom_blur", "snow",
-    "brightness", "translate", "rotate", "tilt", "scale",
+from noisymix.vocab import (  # noqa: F401  (re-exported by noisymix.perturbations)
+    ALL_PERTURBATIONS,
+    EXTRA_PERTURBATIONS,
+    NOISE_PERTURBATIONS,
+    PERTURBATIONS,
+    PRESETS,
 )
-EXTRA_PERTURBATIONS = ("speckle_noise", "gaussian_blur", "spatter", "shear")
-ALL_PERTURBATIONS = PERTURBATIONS + EXTRA_PERTURBATIONS
-# Flip probability compares every frame with the first for these (i.i.d. noise, no motion).
-NOISE_PERTURBATIONS = ("gaussian_noise", "shot_noise", "speckle_noise")
+
+# ImageNet-P protocol (see above): these transform the full image before the centre crop.
 GEOMETRIC_PERTURBATIONS = ("zoom_blur", "translate", "rotate", "tilt", "scale", "shear")
-PRESETS = ("cifar", "imagenet")
 
 # Parameters per preset, from make_cifar_p.py / make_imagenet_p.py. Per-frame values are
 # written as functions of the frame index i in 0..frames-1; intensities are in [0, 1] units,

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from noisymix.perturbations.sequences import PERTURBATIONS, frame_count, perturb
+from noisymix.perturbations.sequences import frame_count, perturb
+from noisymix.vocab import PERTURBATIONS
 
 
 def _is_complete(path: Path, shape: tuple[int, ...]) -> bool:

@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 from noisymix.io import atomic_path
-from noisymix.report.rows import CATEGORIES, TEST_CORRUPTIONS, benchmark_family
+from noisymix.report.rows import benchmark_family
 from noisymix.report.stats import seed_stats
+from noisymix.vocab import CORRUPTION_FAMILIES, TEST_CORRUPTIONS
 
 _BIN = re.compile(r"^reliability_(conf|acc)_bin(\d+)$")
 _KEYS = ["dataset", "arch", "width", "method"]
@@ -110,10 +111,10 @@ def make_figures(df: pd.DataFrame, fig_dir: str | Path, toy: str | Path | None =
                & (main.metric == "accuracy")]
     if per.empty:
         notes.append("corruption-family figure skipped: no per-corruption -C rows")
-    family = {c: f for f, cs in CATEGORIES.items() for c in cs}
+    family = {c: f for f, cs in CORRUPTION_FAMILIES.items() for c in cs}
     for (dataset, bench), part in per.groupby(["dataset", "benchmark"], sort=True):
         name = f"categories_{dataset}_{bench}"
-        _grouped_bars(part.assign(column=part.corruption.map(family)), list(CATEGORIES),
+        _grouped_bars(part.assign(column=part.corruption.map(family)), list(CORRUPTION_FAMILIES),
                       f"{dataset}: {bench} accuracy per corruption family",
                       fig_dir / f"{name}.png")
         names.append(name)

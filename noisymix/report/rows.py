@@ -9,22 +9,15 @@ perturbation and ``mfr``/``mt5d`` (-P, corruption ``all``), ``fgsm_accuracy`` (b
 ``fgsm``, corruption ``eps=<ε>``), ``rms_calibration_error``/``ece``/``aurra`` and
 ``reliability_{conf,acc}_bin{i}``.
 
-Optional columns, used when present (a row that leaves them empty falls back to the rules
-below): ``kind`` (main / ablation / transfer), ``ablation_cell``, ``transfer_source`` (the
-source dataset of a fine-tuned model), ``augment``/``mix``/``noise``/``jsd`` (the ablation
-switches), ``torch_version``/``cuda_version``/``device``/``git_commit`` (provenance of the
-evaluation).
+What each run is comes from its rows, written at evaluation time (`noisymix eval --kind
+... --ablation-cell ...`): ``kind`` (main / ablation / transfer), ``ablation_cell``,
+``transfer_source`` (the source dataset of a fine-tuned model; ``dataset`` is then the target)
+and ``augment``/``mix``/``noise``/``jsd`` (the NoisyMix switches of the checkpoint). Run paths
+are never parsed. Optional provenance columns ``torch_version``/``cuda_version``/``device``/
+``git_commit`` are used when present.
 
-Fallback rule on the ``run`` id (the path grammar of ``workflow/``):
-
-- ``.../ablation/<cell>/...`` is cell ``<cell>`` of the ablation (Table 4) and nothing else;
-- ``.../<dataset>/<arch>/<method>/seed<k>/transfer/<target>`` (any id containing
-  ``/transfer/``) is a fine-tuned model (Table 5) and nothing else; ``dataset`` is then the
-  target, and the source dataset is read from the id when it follows that grammar;
-- every other run is a main run (Tables 1–3, 6–14).
-
-Nothing here imports torch: the name lists below are copies of the library's (a test checks
-that they agree), because ``noisymix.metrics`` and ``noisymix.methods`` import torch.
+Nothing here imports torch: the name lists come from ``noisymix.vocab`` (stdlib only), not
+from ``noisymix.metrics`` or ``noisymix.methods``, which import torch.
 """
 
 from __future__ import annotations
@@ -35,32 +28,20 @@ from typing import Iterable
 
 import pandas as pd
 
-COLUMNS = ["run", "dataset", "arch", "width", "method", "seed", "config_hash", "benchmark",
-           "corruption", "severity", "metric", "value", "corruption_set", "n_images"]
+from noisymix import vocab
+from noisymix.vocab import (  # noqa: F401  (some only re-exported, as before)
+    ALL_PERTURBATIONS,
+    EXTRA_PERTURBATIONS,
+    NOISE_CORRUPTIONS,
+    NOISE_PERTURBATIONS,
+    PERTURBATIONS,
+    SWITCHES,
+    TEST_CORRUPTIONS,
+)
 
-# Copies of noisymix.methods.SCHEMES, noisymix.metrics.TEST_CORRUPTIONS / NOISE_CORRUPTIONS
-# and noisymix.perturbations.PERTURBATIONS / NOISE_PERTURBATIONS (torch-free; see above).
-METHOD_ORDER = ("erm", "mixup", "manifold_mixup", "cutmix", "puzzlemix", "nfm", "augmix",
-                "noisymix")
-TEST_CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur",
-                    "glass_blur", "motion_blur", "zoom_blur", "snow", "frost", "fog",
-                    "brightness", "contrast", "elastic_transform", "pixelate",
-                    "jpeg_compression")
-NOISE_CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise")
-PERTURBATIONS = ("gaussian_noise", "shot_noise", "motion_blur", "zoom_blur", "snow",
-                 "brightness", "translate", "rotate", "tilt", "scale")
-EXTRA_PERTURBATIONS = ("speckle_noise", "gaussian_blur", "spatter", "shear")
-ALL_PERTURBATIONS = PERTURBATIONS + EXTRA_PERTURBATIONS
-NOISE_PERTURBATIONS = ("gaussian_noise", "shot_noise", "speckle_noise")
-CATEGORIES = {  # Hendrycks & Dietterich's four corruption families (Figs 6–8)
-    "noise": NOISE_CORRUPTIONS,
-    "blur": ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur"),
-    "weather": ("snow", "frost", "fog", "brightness"),
-    "digital": ("contrast", "elastic_transform", "pixelate", "jpeg_compression"),
-}
-COMPONENTS = ("augment", "mix", "noise", "jsd")  # NoisyMix's switches (Table 4)
+COLUMNS = list(vocab.COLUMNS)  # a list, as callers pass it to pandas and print it
+METHOD_ORDER = vocab.SCHEMES  # rows sort by method in the paper's order
 PROVENANCE_COLUMNS = ("torch_version", "cuda_version", "device", "git_commit")
-_ABLATION = re.compile(r"(?:^|/)ablation/([^/]+)(?:/|$)")
 
 
 def load_results(paths: Iterable[str | Path]) -> pd.DataFrame:
@@ -84,59 +65,26 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     return _canonical_order(add_derived_metrics(annotate(df)))
 
 
-def ablation_cell(run: str) -> str:
-    """``.../ablation/<cell>/...`` → ``<cell>``; '' for other runs."""
-    m = _ABLATION.search(str(run).replace("\\", "/"))
-    return m.group(1) if m else ""
-
-
-def transfer_source(run: str) -> str:
-    """Source dataset of ``<dataset>/<arch>/<method>/seed<k>/transfer/<target>``; '' if the id
-    does not follow that grammar."""
-    parts = str(run).replace("\\", "/").split("/")
-    if "transfer" not in parts:
-        return ""
-    i = parts.index("transfer")
-    return parts[i - 4] if i >= 4 and parts[i - 1].startswith("seed") else ""
-
-
-def _explicit(df: pd.DataFrame, col: str, fallback: pd.Series) -> pd.Series:
-    """``df[col]`` where the row fills it, else ``fallback``."""
-    if col not in df.columns:
-        return fallback
-    given = df[col].fillna("").astype(str)
-    return given.where(given != "", fallback)
-
-
 def annotate(df: pd.DataFrame) -> pd.DataFrame:
-    """Normalise types and add ``kind``, ``ablation_cell``, ``transfer_source`` and the four
-    ablation switches — the one place where a run's role is decided (see module docstring)."""
+    """Normalise types of the identity columns (``kind``, ``ablation_cell``,
+    ``transfer_source`` and the four ablation switches are written by `noisymix eval`; nothing
+    here parses run paths)."""
     df = df.copy()
     for col, default in (("corruption", ""), ("corruption_set", ""), ("severity", 0),
-                         ("config_hash", "")):
+                         ("config_hash", ""), ("ablation_cell", ""), ("transfer_source", "")):
         df[col] = df[col].fillna(default)
     for col in ("run", "dataset", "arch", "method", "benchmark", "corruption", "metric",
-                "corruption_set"):
+                "corruption_set", "kind", "ablation_cell", "transfer_source"):
         df[col] = df[col].astype(str)
+    unknown = sorted(set(df["kind"]) - set(vocab.RUN_KINDS))
+    if unknown:
+        raise ValueError(f"result rows have unknown kind(s) {unknown}; expected "
+                         f"{', '.join(vocab.RUN_KINDS)}")
     df["severity"] = df["severity"].astype(int)
     df["value"] = df["value"].astype(float)
     df["width"] = df["width"].astype(float)
-    runs = df["run"].str.replace("\\", "/", regex=False)
-    cell = runs.map(ablation_cell)
-    rule = pd.Series("main", index=df.index)
-    rule[("/" + runs).str.contains("/transfer/", regex=False)] = "transfer"
-    rule[cell != ""] = "ablation"
-    df["kind"] = _explicit(df, "kind", rule)
-    df["ablation_cell"] = _explicit(df, "ablation_cell", cell).where(df["kind"] == "ablation", "")
-    df["transfer_source"] = _explicit(df, "transfer_source", runs.map(transfer_source)).where(
-        df["kind"] == "transfer", "")
-    tokens = df["ablation_cell"].map(lambda c: set(re.split(r"[_+\-]", c)))
-    for comp in COMPONENTS:
-        from_name = tokens.map(lambda t, comp=comp: comp in t)
-        if comp in df.columns:  # explicit switch; rows without it use the cell name
-            given = df[comp].map(_as_bool)
-            from_name = given.where(given.notna(), from_name)
-        df[comp] = from_name.astype(bool) & (df["kind"] == "ablation")
+    for comp in SWITCHES:
+        df[comp] = df[comp].map(_as_bool).fillna(False).astype(bool) & (df["kind"] == "ablation")
     return df
 
 

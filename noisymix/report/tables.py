@@ -36,9 +36,9 @@ import numpy as np
 import pandas as pd
 
 from noisymix.io import atomic_path, write_text
-from noisymix.report.rows import (ALL_PERTURBATIONS, COMPONENTS, NOISE_PERTURBATIONS,
-                                  TEST_CORRUPTIONS, arch_family, benchmark_family)
+from noisymix.report.rows import arch_family, benchmark_family
 from noisymix.report.stats import NOT_PERCENT, STATS, fmt_cell, seed_range, seed_stats
+from noisymix.vocab import ALL_PERTURBATIONS, NOISE_PERTURBATIONS, SWITCHES, TEST_CORRUPTIONS
 
 CELL_KEYS = ["group", "column", "benchmark", "metric"]
 MODEL_KEYS = ["arch", "width", "method"]
@@ -291,13 +291,13 @@ def ablation_tables(df: pd.DataFrame) -> list[Table]:
     cells = summary_cells(df[df.kind == "ablation"]).assign(group="")
     if cells.empty:
         return []
-    on = cells[list(COMPONENTS)].sum(axis=1)  # paper-like order: fewer components first
-    cells = cells.assign(_on=on).sort_values(["_on", *COMPONENTS], ascending=[True] + [False] * 4,
+    on = cells[list(SWITCHES)].sum(axis=1)  # paper-like order: fewer components first
+    cells = cells.assign(_on=on).sort_values(["_on", *SWITCHES], ascending=[True] + [False] * 4,
                                              kind="stable")
     notes = ["✓/✗: component on/off — augment: AugMix augmentations; mix: feature mixup; "
              "noise: noise injection; jsd: Jensen–Shannon consistency loss.",
              *_summary_notes(cells)]
-    keys = ["dataset", "arch", "width", "ablation_cell", *COMPONENTS]
+    keys = ["dataset", "arch", "width", "ablation_cell", *SWITCHES]
     paper = cells.dataset.isin(PAPER_DATASETS)
     tables = []
     if paper.any():

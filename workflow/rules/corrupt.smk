@@ -7,17 +7,12 @@
 
 rule corrupt:
     input:
-        get_data_marker,
+        get_inputs("corrupt"),
     output:
         "results/benchmarks/{dataset}-c/manifest.json",
     params:
-        out=get_benchmark_dir,
-        preset=PROFILE.corruptions.preset,
-        corruptions=",".join(PROFILE.corruptions.names),
-        severities=",".join(map(str, PROFILE.corruptions.severities)),
-        seed=PROFILE.corruptions.seed,
-        limit=get_corrupt_limit,
-        data_root=get_data_root_flag,
+        cmd=get_cmd("corrupt"),
+        code=get_code("corrupt"),
     log:
         "logs/corrupt/{dataset}.log",
     benchmark:
@@ -25,36 +20,20 @@ rule corrupt:
     threads: 1
     resources:
         mem_mb=16000,
-        gpu=1,
+        gpu=GPU,
     shell:
-        "noisymix --threads {threads} corrupt --dataset {wildcards.dataset} --split test"
-        " {params.data_root} --preset {params.preset}"
-        " --corruptions {params.corruptions} --severities {params.severities}"
-        " --seed {params.seed} {params.limit} --out {params.out} > {log} 2>&1"
+        "{params.cmd}"
 
 
-rule perturb:
+use rule corrupt as perturb with:
     input:
-        get_data_marker,
+        get_inputs("perturb"),
     output:
         "results/benchmarks/{dataset}-p/manifest.json",
     params:
-        out=get_benchmark_dir,
-        preset=PROFILE.perturbations.preset,
-        perturbations=",".join(PROFILE.perturbations.names),
-        seed=PROFILE.perturbations.seed,
-        limit=get_perturb_limit,
-        data_root=get_data_root_flag,
+        cmd=get_cmd("perturb"),
+        code=get_code("perturb"),
     log:
         "logs/perturb/{dataset}.log",
     benchmark:
         "benchmarks/perturb/{dataset}.tsv"
-    threads: 1
-    resources:
-        mem_mb=16000,
-        gpu=1,
-    shell:
-        "noisymix --threads {threads} perturb --dataset {wildcards.dataset} --split test"
-        " {params.data_root} --preset {params.preset}"
-        " --perturbations {params.perturbations} --seed {params.seed} {params.limit}"
-        " --out {params.out} > {log} 2>&1"

@@ -8,8 +8,8 @@ rule fixtures:
     output:
         "fixtures/mirror.json",
     params:
-        names=get_fixture_names,
-        seed=PROFILE.fixture_seed,
+        cmd=get_cmd("fixtures"),
+        code=get_code("fixtures"),
     log:
         "logs/fixtures/fixtures.log",
     benchmark:
@@ -19,18 +19,17 @@ rule fixtures:
         mem_mb=2000,
         gpu=0,
     shell:
-        "noisymix fixtures {params.names} --seed {params.seed} --out fixtures > {log} 2>&1"
+        "{params.cmd}"
 
 
 rule prepare:
     input:
-        get_mirror_inputs,
+        get_inputs("prepare"),
     output:
         "results/data/{name}.json",
     params:
-        download=get_download_flag,
-        mirror=get_mirror_flag,
-        data_root=get_data_root_flag,
+        cmd=get_cmd("prepare"),
+        code=get_code("prepare"),
     log:
         "logs/prepare/{name}.log",
     benchmark:
@@ -40,5 +39,4 @@ rule prepare:
         mem_mb=4000,
         gpu=0,
     shell:
-        "noisymix prepare --dataset {wildcards.name} {params.download} {params.mirror}"
-        " {params.data_root} --out {output} > {log} 2>&1"
+        "{params.cmd}"

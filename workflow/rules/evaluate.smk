@@ -1,18 +1,17 @@
 # Evaluation: one `noisymix eval` per model over all of its benchmarks (clean, -C, -P, extra
-# releases, calibration, FGSM) → one tidy Parquet table (+ a JSON summary) beside the model.
+# releases, calibration, FGSM) → one tidy Parquet table (+ flat JSON metrics) beside the model.
+# The rows say what the run is (main, ablation cell, transfer) as columns.
 
 
 rule eval:
     input:
-        model="results/runs/{dataset}/{arch}/{method}/seed{seed}/model.safetensors",
-        benchmarks=get_eval_benchmark_inputs,
+        get_inputs("eval"),
     output:
         results="results/runs/{dataset}/{arch}/{method}/seed{seed}/eval.parquet",
         summary="results/runs/{dataset}/{arch}/{method}/seed{seed}/eval.json",
     params:
-        benchmarks=get_eval_benchmark_args,
-        options=get_eval_options,
-        data_root=get_data_root_flag,
+        cmd=get_cmd("eval"),
+        code=get_code("eval"),
     log:
         "logs/eval/{dataset}/{arch}/{method}/seed{seed}.log",
     benchmark:
@@ -20,20 +19,20 @@ rule eval:
     threads: 1
     resources:
         mem_mb=16000,
-        gpu=1,
+        gpu=GPU,
     shell:
-        "noisymix --threads {threads} eval --ckpt {input.model} {params.benchmarks}"
-        " {params.options} {params.data_root}"
-        " --out {output.results} --json {output.summary} > {log} 2>&1"
+        "{params.cmd}"
 
 
 use rule eval as eval_ablation with:
     input:
-        model="results/runs/{dataset}/{arch}/ablation/{cell}/seed{seed}/model.safetensors",
-        benchmarks=get_eval_benchmark_inputs,
+        get_inputs("eval_ablation"),
     output:
         results="results/runs/{dataset}/{arch}/ablation/{cell}/seed{seed}/eval.parquet",
         summary="results/runs/{dataset}/{arch}/ablation/{cell}/seed{seed}/eval.json",
+    params:
+        cmd=get_cmd("eval_ablation"),
+        code=get_code("eval_ablation"),
     log:
         "logs/eval_ablation/{dataset}/{arch}/{cell}/seed{seed}.log",
     benchmark:
@@ -42,11 +41,13 @@ use rule eval as eval_ablation with:
 
 use rule eval as eval_transfer with:
     input:
-        model="results/runs/{dataset}/{arch}/{method}/seed{seed}/transfer/{target}/model.safetensors",
-        benchmarks=get_eval_benchmark_inputs,
+        get_inputs("eval_transfer"),
     output:
         results="results/runs/{dataset}/{arch}/{method}/seed{seed}/transfer/{target}/eval.parquet",
         summary="results/runs/{dataset}/{arch}/{method}/seed{seed}/transfer/{target}/eval.json",
+    params:
+        cmd=get_cmd("eval_transfer"),
+        code=get_code("eval_transfer"),
     log:
         "logs/eval_transfer/{dataset}/{arch}/{method}/seed{seed}/{target}.log",
     benchmark:

@@ -8,8 +8,8 @@ rule toy:
         png="results/toy/toy.png",
         grid="results/toy/toy_grid.npz",
     params:
-        seed=PROFILE.toy.seed,
-        out=get_toy_dir,
+        cmd=get_cmd("toy"),
+        code=get_code("toy"),
     log:
         "logs/toy/toy.log",
     benchmark:
@@ -19,20 +19,19 @@ rule toy:
         mem_mb=2000,
         gpu=0,
     shell:
-        "noisymix toy --seed {params.seed} --out {params.out} > {log} 2>&1"
+        "{params.cmd}"
 
 
 rule aggregate:
     input:
-        results=get_eval_results,
-        toy=get_toy_inputs,
+        get_inputs("aggregate"),
     output:
         summary="results/{profile}/summary.json",
         tables=directory("results/{profile}/tables"),
         figures=directory("results/{profile}/figures"),
     params:
-        toy=get_toy_flag,
-        out=get_summary_dir,
+        cmd=get_cmd("aggregate"),
+        code=get_code("aggregate"),
     log:
         "logs/aggregate/{profile}.log",
     benchmark:
@@ -42,5 +41,4 @@ rule aggregate:
         mem_mb=8000,
         gpu=0,
     shell:
-        "noisymix aggregate --results {input.results} {params.toy} --out {params.out}"
-        " > {log} 2>&1"
+        "{params.cmd}"

@@ -1,0 +1,299 @@
+"""The plan: one profile of params.yaml → the list of jobs both engines run.
+
+The NoisyMix reproduction (Erichson et al., arXiv:2202.01263) is one DAG of `noisymix` verbs.
+This module builds it once — every job's rule, wildcards, exact shell command (log redirection
+included), inputs, outputs and the library code it runs — and both engines read it:
+Snakemake's rules take their `shell:` command and inputs from here (workflow/rules/*.smk), and
+`noisymix dvc-yaml` writes the same jobs as DVC stages. The commands are therefore equal by
+construction; tests check it against `snakemake -n -p`.
+
+Torch-free (Snakemake imports it at start-up).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+from noisymix.config import BENCHMARK_DIR, DATA_MARKER, SUMMARY_DIR, TOY_DIR, Profile
+
+PACKAGE = Path(__file__).resolve().parent.parent  # the noisymix package folder
+
+# The library code each verb runs, per subpackage or module (paths relative to the repository
+# root). A job depends on exactly these, so that editing the report code reruns aggregation
+# only, the corruption code the -C generation and what reads it, a scheme its trainings.
+# Not listed on purpose: noisymix/cli (thin wrappers: a help-text edit reruns nothing), the
+# tests, the README. Shared helpers (io, rng, device, checkpoint) count where they are used.
+_COMMON = ("noisymix/io.py", "noisymix/config.py")
+_DATA = ("noisymix/data",)
+_MODEL = ("noisymix/models", "noisymix/checkpoint.py", "noisymix/device.py")
+CODE = {
+    "fixtures": (*_COMMON, "noisymix/fixtures.py", "noisymix/benchmarks"),
+    "prepare": (*_COMMON, *_DATA, "noisymix/benchmarks"),
+    "corrupt": (*_COMMON, *_DATA, "noisymix/corruptions", "noisymix/rng.py",
+                "noisymix/device.py"),
+    "perturb": (*_COMMON, *_DATA, "noisymix/perturbations", "noisymix/corruptions",
+                "noisymix/rng.py", "noisymix/device.py"),
+    "train": (*_COMMON, *_DATA, *_MODEL, "noisymix/train.py", "noisymix/methods",
+              "noisymix/augment", "noisymix/rng.py", "noisymix/distributed.py",
+              "noisymix/gpu.py"),
+    "finetune": (*_COMMON, *_DATA, *_MODEL, "noisymix/train.py", "noisymix/finetune.py",
+                 "noisymix/methods", "noisymix/augment", "noisymix/rng.py",
+                 "noisymix/distributed.py", "noisymix/gpu.py"),
+    "eval": (*_COMMON, *_DATA, *_MODEL, "noisymix/robustness.py", "noisymix/evaluate.py",
+             "noisymix/metrics", "noisymix/benchmarks", "noisymix/gpu.py"),
+    "toy": (*_COMMON, "noisymix/toy.py", "noisymix/methods", "noisymix/rng.py"),
+    "aggregate": (*_COMMON, "noisymix/report"),
+}
+CODE["train_ablation"] = CODE["train"]
+CODE["eval_ablation"] = CODE["eval_transfer"] = CODE["eval"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One job of the DAG: a rule (verb) applied to one set of wildcards."""
+
+    rule: str
+    wildcards: tuple[tuple[str, str], ...]  # (name, value) pairs, in the rule's order
+    cmd: str                                # the exact shell command (it names its log file)
+    inputs: tuple[str, ...]                 # files it reads (data markers, models, manifests)
+    outs: tuple[str, ...]                   # what it writes (folders where a verb writes one)
+    log: str
+    metrics: tuple[str, ...] = ()           # small flat JSON metrics among ``outs``
+
+    @property
+    def name(self) -> str:
+        """Unique stage name: the rule and its wildcard values ("train-digits-...-seed0")."""
+        return "-".join([self.rule, *(v for _, v in self.wildcards)]).replace("/", "_")
+
+    @property
+    def code(self) -> tuple[str, ...]:
+        return CODE[self.rule]
+
+
+def _flags(*pairs: tuple[str, object]) -> list[str]:
+    """``--flag value`` for each pair whose value is not None."""
+    return [f"{flag} {value}" for flag, value in pairs if value is not None]
+
+
+def _cmd(verb: str, args: list[str], log: str, threads: int | None = 1) -> str:
+    """``noisymix --log LOG [--threads N] VERB ARGS``: the verb writes its own log (creating the
+    folder), so the command runs unchanged under Snakemake and DVC."""
+    head = ["noisymix", f"--log {log}"] + ([f"--threads {threads}"] if threads else []) + [verb]
+    return " ".join(head + [a for a in args if a])
+
+
+class Planner:
+    """Builds the jobs of one resolved profile (full or smoke scale)."""
+
+    def __init__(self, profile: Profile):
+        self.p = profile
+        self.data_root = _flags(("--data-root", profile.data_root))
+
+    # -- data --------------------------------------------------------------------------------
+    def fixtures(self) -> list[Job]:
+        if not self.p.smoke:
+            return []
+        log = "logs/fixtures/fixtures.log"
+        names = [f"--name {n}" for n in self.p.fixture_names()]
+        cmd = _cmd("fixtures", [*names, f"--seed {self.p.fixture_seed}", "--out fixtures"], log,
+                   threads=None)
+        return [Job("fixtures", (), cmd, (), ("fixtures",), log)]
+
+    def prepare(self) -> list[Job]:
+        p = self.p
+        names = dict.fromkeys(p.train_datasets() + p.eval_datasets() + p.releases())
+        jobs = []
+        for name in names:
+            out, log = DATA_MARKER.format(name=name), f"logs/prepare/{name}.log"
+            args = [f"--dataset {name}", "--download" if p.download or p.smoke else "--no-download",
+                    *_flags(("--mirror", p.mirror)), *self.data_root, f"--out {out}"]
+            inputs = (p.mirror,) if p.mirror else ()
+            jobs.append(Job("prepare", (("name", name),), _cmd("prepare", args, log, None),
+                            inputs, (out,), log))
+        return jobs
+
+    def _generated(self, kind: str) -> bool:
+        s = self.p.corruptions if kind == "c" else self.p.perturbations
+        return s.source == "generate" and (kind == "c" or s.enabled)
+
+    def corrupt(self) -> list[Job]:
+        if not self._generated("c"):
+            return []
+        c, jobs = self.p.corruptions, []
+        for d in self.p.eval_datasets():
+            out, log = BENCHMARK_DIR.format(dataset=d, kind="c"), f"logs/corrupt/{d}.log"
+            args = [f"--dataset {d}", "--split test", *self.data_root, f"--preset {c.preset}",
+                    f"--corruptions {','.join(c.names)}",
+                    f"--severities {','.join(map(str, c.severities))}", f"--seed {c.seed}",
+                    *_flags(("--limit", c.limit)), f"--out {out}"]
+            jobs.append(Job("corrupt", (("dataset", d),), _cmd("corrupt", args, log),
+                            (DATA_MARKER.format(name=d),), (out,), log))
+        return jobs
+
+    def perturb(self) -> list[Job]:
+        if not self._generated("p"):
+            return []
+        s, jobs = self.p.perturbations, []
+        for d in self.p.datasets:
+            out, log = BENCHMARK_DIR.format(dataset=d, kind="p"), f"logs/perturb/{d}.log"
+            args = [f"--dataset {d}", "--split test", *self.data_root, f"--preset {s.preset}",
+                    f"--perturbations {','.join(s.names)}", f"--seed {s.seed}",
+                    *_flags(("--limit", s.limit)), f"--out {out}"]
+            jobs.append(Job("perturb", (("dataset", d),), _cmd("perturb", args, log),
+                            (DATA_MARKER.format(name=d),), (out,), log))
+        return jobs
+
+    # -- training ----------------------------------------------------------------------------
+    def _train_job(self, run, rule: str, wildcards: tuple) -> Job:
+        p, t = self.p, self.p.train
+        log = "logs/{}/{}.log".format(rule, "/".join(
+            (f"seed{v}" if k == "seed" else v) for k, v in wildcards))
+        params = [f"--param {a}" for a in p.param_args(run.method, run.cell)]
+        args = [f"--dataset {run.dataset}", f"--arch {run.arch}", f"--width {p.width}",
+                f"--method {run.method}", *params, f"--epochs {t.epochs}",
+                f"--batch-size {t.batch_size}", f"--lr {t.lr}",
+                f"--weight-decay {t.weight_decay}", f"--seed {run.seed}",
+                *_flags(("--train-subset", t.train_subset)), *self.data_root, "--no-progress",
+                f"--out {run.path}"]
+        return Job(rule, wildcards, _cmd("train", args, log),
+                   (DATA_MARKER.format(name=run.dataset),),
+                   (f"{run.path}/model.safetensors", f"{run.path}/model.json"), log)
+
+    def train(self) -> list[Job]:
+        jobs = []
+        for r in self.p.runs() + self.p.transfer_source_runs():
+            wc = (("dataset", r.dataset), ("arch", r.arch), ("method", r.method),
+                  ("seed", str(r.seed)))
+            jobs.append(self._train_job(r, "train", wc))
+        for r in self.p.ablation_runs():
+            wc = (("dataset", r.dataset), ("arch", r.arch), ("cell", r.cell), ("seed", str(r.seed)))
+            jobs.append(self._train_job(r, "train_ablation", wc))
+        return jobs
+
+    def finetune(self) -> list[Job]:
+        f, jobs = self.p.transfer.finetune, []
+        for t in self.p.transfer_runs():
+            s = t.source
+            wc = (("dataset", s.dataset), ("arch", s.arch), ("method", s.method),
+                  ("seed", str(s.seed)), ("target", t.target))
+            log = f"logs/finetune/{s.dataset}/{s.arch}/{s.method}/seed{s.seed}/{t.target}.log"
+            model = f"{s.path}/model.safetensors"
+            args = [f"--ckpt {model}", f"--dataset {t.target}",
+                    *_flags(("--train-subset", f.train_subset)), *self.data_root,
+                    f"--epochs {f.epochs}", f"--lr {f.lr}", f"--weight-decay {f.weight_decay}",
+                    f"--batch-size {f.batch_size}", f"--seed {s.seed}", f"--out {t.path}"]
+            jobs.append(Job("finetune", wc, _cmd("finetune", args, log),
+                            (model, DATA_MARKER.format(name=t.target)),
+                            (f"{t.path}/model.safetensors", f"{t.path}/model.json"), log))
+        return jobs
+
+    # -- evaluation --------------------------------------------------------------------------
+    def _benchmarks(self, dataset: str, with_perturbations: bool) -> tuple[list[str], list[str]]:
+        """(``--benchmark`` values, files read) for a model trained on ``dataset``."""
+        p = self.p
+        values, deps = ["clean"], [DATA_MARKER.format(name=dataset)]
+        for kind, value in (("c", p.corruption_benchmark(dataset)),
+                            ("p", p.perturbation_benchmark(dataset) if with_perturbations
+                             else None)):
+            if value is None:
+                continue
+            values.append(value)
+            deps.append(f"{value}/manifest.json" if self._generated(kind)
+                        else DATA_MARKER.format(name=value))
+        for r in p.extra_benchmarks_for(dataset):
+            values.append(r)
+            deps.append(DATA_MARKER.format(name=r))
+        return values, deps
+
+    def _eval_job(self, rule: str, wildcards: tuple, run_dir: str, dataset: str,
+                  with_perturbations: bool, identity: list[str]) -> Job:
+        e, p = self.p.eval, self.p
+        log = "logs/{}/{}.log".format(rule, "/".join(
+            (f"seed{v}" if k == "seed" else v) for k, v in wildcards))
+        values, deps = self._benchmarks(dataset, with_perturbations)
+        model = f"{run_dir}/model.safetensors"
+        args = [f"--ckpt {model}", *(f"--benchmark {v}" for v in values), *identity,
+                *_flags(("--fgsm-eps", e.fgsm_eps), ("--limit", e.limit)),
+                "--extra-corruptions" if p.corruptions.extra else "", *self.data_root,
+                f"--out {run_dir}/eval.parquet", f"--json {run_dir}/eval.json"]
+        return Job(rule, wildcards, _cmd("eval", args, log), (model, *deps),
+                   (f"{run_dir}/eval.parquet", f"{run_dir}/eval.json"), log,
+                   metrics=(f"{run_dir}/eval.json",))
+
+    def eval(self) -> list[Job]:
+        jobs = []
+        for r in self.p.runs():
+            wc = (("dataset", r.dataset), ("arch", r.arch), ("method", r.method),
+                  ("seed", str(r.seed)))
+            jobs.append(self._eval_job("eval", wc, r.path, r.dataset, True, ["--kind main"]))
+        for r in self.p.ablation_runs():
+            wc = (("dataset", r.dataset), ("arch", r.arch), ("cell", r.cell), ("seed", str(r.seed)))
+            jobs.append(self._eval_job("eval_ablation", wc, r.path, r.dataset, True,
+                                       ["--kind ablation", f"--ablation-cell {r.cell}"]))
+        for t in self.p.transfer_runs():
+            s = t.source
+            wc = (("dataset", s.dataset), ("arch", s.arch), ("method", s.method),
+                  ("seed", str(s.seed)), ("target", t.target))
+            jobs.append(self._eval_job("eval_transfer", wc, t.path, t.target, False,
+                                       ["--kind transfer"]))
+        return jobs
+
+    # -- tables ------------------------------------------------------------------------------
+    def toy(self) -> list[Job]:
+        if not self.p.toy.enabled:
+            return []
+        log = "logs/toy/toy.log"
+        cmd = _cmd("toy", [f"--seed {self.p.toy.seed}", f"--out {TOY_DIR}"], log)
+        outs = tuple(f"{TOY_DIR}/{f}" for f in ("toy.json", "toy.png", "toy_grid.npz"))
+        return [Job("toy", (), cmd, (), outs, log)]
+
+    def aggregate(self, evals: list[Job], toy: list[Job]) -> list[Job]:
+        out = SUMMARY_DIR.format(profile=self.p.name)
+        log = f"logs/aggregate/{self.p.name}.log"
+        results = [j.outs[0] for j in evals]
+        toy_inputs = [f"{TOY_DIR}/toy.json", f"{TOY_DIR}/toy_grid.npz"] if toy else []
+        args = [f"--results {' '.join(results)}",
+                *([f"--toy {TOY_DIR}/toy.json"] if toy else []), f"--out {out}"]
+        return [Job("aggregate", (("profile", self.p.name),), _cmd("aggregate", args, log, None),
+                    (*results, *toy_inputs),
+                    (f"{out}/summary.json", f"{out}/tables", f"{out}/figures"), log)]
+
+    def jobs(self) -> list[Job]:
+        evals, toy = self.eval(), self.toy()
+        return [*self.fixtures(), *self.prepare(), *self.corrupt(), *self.perturb(),
+                *self.train(), *self.finetune(), *evals, *toy, *self.aggregate(evals, toy)]
+
+
+def build_plan(profile: Profile) -> list[Job]:
+    """Every job of ``profile`` in dependency order (a job's inputs come from earlier jobs)."""
+    return Planner(profile).jobs()
+
+
+@lru_cache(maxsize=None)
+def code_files(rule: str) -> tuple[str, ...]:
+    """The Python files of ``rule``'s code in the imported package (the code the jobs run),
+    as paths like ``noisymix/methods/mixup.py``, expanded from CODE and sorted."""
+    root, files = PACKAGE.parent, []
+    for entry in CODE[rule]:
+        path = root / entry
+        if not path.exists():
+            raise FileNotFoundError(f"plan: code path {entry} of rule {rule} does not exist")
+        files += (sorted(f.relative_to(root).as_posix() for f in path.rglob("*.py"))
+                  if path.is_dir() else [entry])
+    return tuple(files)
+
+
+@lru_cache(maxsize=None)
+def code_hash(rule: str) -> str:
+    """sha256 over the contents of ``rule``'s code files: Snakemake's `params` trigger reruns a
+    job when it changes (content, not mtime, so `dvc checkout` does not look like an edit)."""
+    h = hashlib.sha256()
+    for f in code_files(rule):
+        h.update(f.encode() + b"\0" + (PACKAGE.parent / f).read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+__all__ = ["CODE", "Job", "build_plan", "code_files", "code_hash"]
