@@ -123,17 +123,3 @@ def load_state(path: str | Path) -> dict:
     if "skeleton" not in meta:
         raise CheckpointError(f"{path} is not a noisymix training state")
     return _unflatten(json.loads(meta["skeleton"]), load_file(str(path)))
-
-
-def git_commit(cwd: str | Path | None = None) -> str | None:
-    """The current git commit (with '-dirty' if the tree has changes), or None outside git."""
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                             text=True, timeout=10)
-        if rev.returncode:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=cwd, capture_output=True, text=True, timeout=10)
-        return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None

@@ -61,3 +61,22 @@ def write_manifest(out_dir: str | Path, **info) -> Path:
     path = out_dir / "manifest.json"
     write_json(path, {**info, "files": files})
     return path
+
+
+def git_commit(cwd: str | Path | None = None) -> str | None:
+    """The git commit of the code in ``cwd`` (default: this package), with '-dirty' when that
+    code (the folder, not results elsewhere in the repository) has uncommitted changes; None
+    outside git."""
+    import subprocess
+
+    cwd = cwd or Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, timeout=10)
+        if rev.returncode:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                "."], cwd=cwd, capture_output=True, text=True, timeout=10)
+        return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -24,11 +24,10 @@ from torch import nn
 
 import noisymix
 from noisymix.augment import random_crop_flip
-from noisymix.checkpoint import (CheckpointError, git_commit, load_state, save_model,
-                                 save_state)
+from noisymix.checkpoint import CheckpointError, load_state, save_model, save_state
 from noisymix.data import ArrayDataset, dataset_info, load_dataset
 from noisymix.device import resolve_device
-from noisymix.io import atomic_path
+from noisymix.io import atomic_path, git_commit
 from noisymix.methods import create_scheme, scheme_class
 from noisymix.models import create_model
 
@@ -195,7 +194,7 @@ def metadata(cfg: TrainConfig, classes: list[str], epochs_done: int, extra: dict
         "seed": cfg.seed, "epochs": epochs_done,
         "versions": {"noisymix": noisymix.__version__, "torch": torch.__version__,
                      "torchvision": torchvision.__version__},
-        "git_commit": git_commit(Path(__file__).resolve().parent),
+        "git_commit": git_commit(),
         **extra,
     }
 

@@ -179,5 +179,5 @@ def test_report_names_are_the_vocabulary():
     ("preset", "PRESETS"), ("release", "RELEASES"),
 ])
 def test_schema_enums_equal_the_vocabulary(key, names):
-    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "params.schema.yaml").read_text())
+    schema = yaml.safe_load((ROOT / "noisymix" / "pipeline" / "params.schema.yaml").read_text())
     assert schema["$defs"][key]["enum"] == list(getattr(vocab, names))

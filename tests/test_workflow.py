@@ -24,6 +24,8 @@ STUB = r"""#!/usr/bin/env python3
 import os, sys
 argv = sys.argv[1:]
 while argv[0] in ("--threads", "--log"):  # the group options every rule passes
+    if argv[0] == "--log":
+        os.makedirs(os.path.dirname(argv[1]), exist_ok=True); open(argv[1], "w").close()
     argv = argv[2:]
 verb, args = argv[0], argv[1:]
 opt = lambda k: args[args.index(k) + 1] if k in args else None
@@ -128,3 +130,46 @@ def test_changed_hyper_parameter_reruns_only_its_branch(workdir, tmp_path):
     assert counts["eval"] == 1 and counts["eval_ablation"] == 4
     assert counts["finetune"] == 1 and counts["eval_transfer"] == 1
     assert "prepare" not in counts and "corrupt" not in counts and "toy" not in counts
+
+
+def test_code_change_reruns_only_what_runs_that_code(tmp_path):
+    """Editing the report code reruns aggregation only; a corruption module the -C generation
+    and what reads it; the README nothing (the plan's per-subpackage code hash, a param)."""
+    import noisymix
+
+    wd = tmp_path / "wf"
+    wd.mkdir()
+    for name in ("Snakefile", "params.yaml", "README.md"):
+        shutil.copy(ROOT / name, wd / name)
+    shutil.copytree(ROOT / "workflow", wd / "workflow")
+    pkg = tmp_path / "pkg"
+    shutil.copytree(Path(noisymix.__file__).parent, pkg / "noisymix",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    stub_dir = tmp_path / "bin"
+    stub_dir.mkdir()
+    stub = stub_dir / "noisymix"
+    stub.write_text(STUB.replace("#!/usr/bin/env python3", f"#!{sys.executable}"))
+    stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
+    # Snakemake imports the copied package (PYTHONPATH comes first), so its code is what we edit
+    env = dict(os.environ, PATH=f"{stub_dir}{os.pathsep}{os.environ['PATH']}",
+               PYTHONPATH=str(pkg))
+    snakemake(wd, "--cores", "2", "--profile", "workflow/profiles/local", env=env)
+
+    def planned_after(edit: Path):
+        original = edit.read_text()
+        edit.write_text(original + "\n# an edit\n")
+        try:
+            out = snakemake(wd, "-n", "--profile", "workflow/profiles/local", env=env)
+        finally:
+            edit.write_text(original)
+        return {} if "Nothing to be done" in out else job_counts(out)
+
+    assert planned_after(wd / "README.md") == {}
+    counts = planned_after(pkg / "noisymix/report/tables.py")
+    assert counts == {"aggregate": 1, "all": 1, "total": 2}
+    counts = planned_after(pkg / "noisymix/corruptions/noise.py")
+    assert counts["corrupt"] == 2 and counts["perturb"] == 1
+    assert "train" not in counts and "prepare" not in counts and "toy" not in counts
+    assert counts["eval"] == 8 and counts["eval_ablation"] == 4 and counts["eval_transfer"] == 3
+    counts = planned_after(pkg / "noisymix/methods/cutmix.py")
+    assert counts["train"] == 11 and "corrupt" not in counts  # every training imports methods

@@ -82,9 +82,9 @@ def provenance(df: pd.DataFrame) -> dict:
     here, lazily), and ``recorded_by`` says which.
     """
     from noisymix import __version__
-    from noisymix.checkpoint import git_commit  # imports torch: only when a report is written
+    from noisymix.io import git_commit
 
-    info = {"git_commit": git_commit(Path(__file__).parent), "noisymix_version": __version__,
+    info = {"git_commit": git_commit(), "noisymix_version": __version__,
             "python": platform.python_version()}
     given = {c: sorted(set(df[c].dropna().astype(str)) - {""}) for c in PROVENANCE_COLUMNS
              if c in df.columns}

@@ -27,8 +27,21 @@ rule aggregate:
         get_inputs("aggregate"),
     output:
         summary="results/{profile}/summary.json",
-        tables=directory("results/{profile}/tables"),
-        figures=directory("results/{profile}/figures"),
+        # In `snakemake --report`: each CSV table and PNG figure, captioned (workflow/report/).
+        tables=report(
+            directory("results/{profile}/tables"),
+            patterns=["{table}.csv"],
+            caption="../report/tables.rst",
+            category="Tables",
+            subcategory="{profile}",
+        ),
+        figures=report(
+            directory("results/{profile}/figures"),
+            patterns=["{figure}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+            subcategory="{profile}",
+        ),
     params:
         cmd=get_cmd("aggregate"),
         code=get_code("aggregate"),
