@@ -75,8 +75,8 @@ def test_quick_dry_run_plans_every_stage(workdir):
     counts = job_counts(snakemake(workdir, "-n", "--profile", "workflow/profiles/local"))
     # digits, and the transfer pair digits04 -> digits59: 8 main runs + 3 transfer sources
     assert counts == {"prepare": 3, "toy": 1, "corrupt": 2, "perturb": 1, "train": 11,
-                      "train_ablation": 4, "eval": 8, "eval_ablation": 4, "finetune": 3,
-                      "eval_transfer": 3, "aggregate": 1, "all": 1, "total": 42}
+                      "train_ablation": 3, "eval": 8, "eval_ablation": 3, "finetune": 3,
+                      "eval_transfer": 3, "aggregate": 1, "all": 1, "total": 40}
 
 
 def test_cifar_dry_run_with_four_gpus(workdir):
@@ -124,10 +124,10 @@ def test_changed_hyper_parameter_reruns_only_its_branch(workdir, tmp_path):
                                       "--rerun-triggers", "params", env=env))
     finally:
         (workdir / "params.yaml").write_text(params)
-    # The noisymix runs (digits, and digits04 as a transfer source) and the 4 ablation cells
+    # The noisymix runs (digits, and digits04 as a transfer source) and the 3 ablation cells
     # (NoisyMix with switches) retrain; nothing else.
-    assert counts["train"] == 2 and counts["train_ablation"] == 4
-    assert counts["eval"] == 1 and counts["eval_ablation"] == 4
+    assert counts["train"] == 2 and counts["train_ablation"] == 3
+    assert counts["eval"] == 1 and counts["eval_ablation"] == 3
     assert counts["finetune"] == 1 and counts["eval_transfer"] == 1
     assert "prepare" not in counts and "corrupt" not in counts and "toy" not in counts
 
@@ -170,6 +170,6 @@ def test_code_change_reruns_only_what_runs_that_code(tmp_path):
     counts = planned_after(pkg / "noisymix/corruptions/noise.py")
     assert counts["corrupt"] == 2 and counts["perturb"] == 1
     assert "train" not in counts and "prepare" not in counts and "toy" not in counts
-    assert counts["eval"] == 8 and counts["eval_ablation"] == 4 and counts["eval_transfer"] == 3
+    assert counts["eval"] == 8 and counts["eval_ablation"] == 3 and counts["eval_transfer"] == 3
     counts = planned_after(pkg / "noisymix/methods/cutmix.py")
     assert counts["train"] == 11 and "corrupt" not in counts  # every training imports methods
