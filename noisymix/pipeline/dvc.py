@@ -2,8 +2,10 @@
 
 DVC's templating cannot select a profile by a variable (iterative/dvc#8283), so instead of one
 templated file this writes every profile's jobs (noisymix.pipeline.plan) as explicit stages:
-the default profile at the repository root (``dvc.yaml``), every other profile and scale in
-``pipelines/<profile>[-smoke]/dvc.yaml`` (``dvc repro pipelines/cifar/dvc.yaml``). Each stage's
+the default profile at the repository root (``dvc.yaml``), every other profile in
+``pipelines/<profile>/dvc.yaml`` (``dvc repro pipelines/cifar/dvc.yaml``), and each profile's
+smoke scale in its working directory, ``smoke/<profile>/dvc.yaml`` (DVC does not create a
+stage's ``wdir``; git keeps that one file of the otherwise ignored folder). Each stage's
 ``cmd`` is the command Snakemake runs for that job, its ``deps`` are the files the job reads
 plus the library code it runs (per subpackage, so a change reruns only what it touches), its
 ``outs`` what it writes. The files are generated (`noisymix dvc-yaml`) and committed; a test
@@ -26,9 +28,9 @@ SCALES = ("full", "smoke")
 
 def dvc_path(profile: str, scale: str, default: str = "quick") -> str:
     """Where the dvc.yaml of ``profile`` at ``scale`` lives (relative to the repository)."""
-    if profile == default and scale == "full":
-        return "dvc.yaml"
-    return f"pipelines/{profile}{'-smoke' if scale == 'smoke' else ''}/dvc.yaml"
+    if scale == "smoke":
+        return f"smoke/{profile}/dvc.yaml"
+    return "dvc.yaml" if profile == default else f"pipelines/{profile}/dvc.yaml"
 
 
 def _stage(job: Job, code_prefix: str, committed: set[str]) -> dict:
@@ -57,8 +59,7 @@ def dvc_yaml(profile: Profile, path: str) -> str:
     folder = Path(path).parent
     # Stages run in the DAG's working directory (the repository, or smoke/<profile>); paths in
     # the stages are relative to it, code paths reach back to the repository.
-    wdir = os.path.relpath(profile.workdir, folder) if str(folder) != "." or profile.smoke \
-        else "."
+    wdir = os.path.relpath(profile.workdir, folder)
     code_prefix = "" if not profile.smoke else os.path.relpath(".", profile.workdir) + "/"
     (aggregate,) = [j for j in jobs if j.rule == "aggregate"]
     committed = set() if profile.smoke else set(aggregate.outs)
