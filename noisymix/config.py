@@ -210,8 +210,9 @@ class Profile:
 
     @property
     def mirror(self) -> str | None:
-        """Mirror index that `prepare` downloads from instead of the official URLs (smoke)."""
-        return SMOKE_MIRROR if self.smoke else None
+        """Mirror index that `prepare` downloads from instead of the official URLs (smoke
+        scale, when the profile reads anything but embedded data)."""
+        return SMOKE_MIRROR if self.smoke and self.fixture_names() else None
 
     def fixture_names(self) -> list[str]:
         """Datasets and releases the smoke fixtures must provide (digits is embedded)."""

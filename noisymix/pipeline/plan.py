@@ -94,7 +94,7 @@ class Planner:
 
     # -- data --------------------------------------------------------------------------------
     def fixtures(self) -> list[Job]:
-        if not self.p.smoke:
+        if self.p.mirror is None:
             return []
         log = "logs/fixtures/fixtures.log"
         names = [f"--name {n}" for n in self.p.fixture_names()]
