@@ -43,7 +43,7 @@ def test_quick_profile_grid():
     assert t[0].path == "results/runs/digits04/preactresnet18/erm/seed0/transfer/digits59"
     # the sources are outside the main grid: trained for the transfer methods only
     assert p.transfer_source_runs() == [r.source for r in t]
-    assert p.transfer.finetune.lr == 0.001 and p.transfer.finetune.batch_size == 64
+    assert p.transfer.finetune.lr == 0.01 and p.transfer.finetune.batch_size == 64
     assert p.fixture_names() == [] and p.train_datasets() == ["digits", "digits04"]
     cell = p.ablation_runs()[0]
     assert cell.path == f"results/runs/digits/preactresnet18/ablation/{cell.cell}/seed0"
