@@ -25,8 +25,9 @@ PACKAGE = Path(__file__).resolve().parent.parent  # the noisymix package folder
 # root). A job depends on exactly these, so that editing the report code reruns aggregation
 # only, the corruption code the -C generation and what reads it, a scheme its trainings.
 # Not listed on purpose: noisymix/cli (thin wrappers: a help-text edit reruns nothing), the
-# tests, the README. Shared helpers (io, rng, device, checkpoint) count where they are used.
-_COMMON = ("noisymix/io.py", "noisymix/config.py")
+# tests, the README, noisymix/config.py and this package (they shape the plan; a change that
+# matters changes a command). Shared helpers (io, rng, device, checkpoint) count where used.
+_COMMON = ("noisymix/io.py",)
 _DATA = ("noisymix/data",)
 _MODEL = ("noisymix/models", "noisymix/checkpoint.py", "noisymix/device.py")
 CODE = {
