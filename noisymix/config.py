@@ -37,8 +37,15 @@ DATA_MARKER = RESULTS + "/data/{name}.json"
 BENCHMARK_DIR = RESULTS + "/benchmarks/{dataset}-{kind}"  # kind: c or p
 TOY_DIR = RESULTS + "/toy"
 SUMMARY_DIR = RESULTS + "/{profile}"
-# scale=smoke runs the same paths inside this working directory (Snakemake `workdir:`), with
-# fixture data: its own data root and the mirror that `prepare` downloads from.
+# Every profile runs the same paths inside its own working directory (Snakemake `workdir:`,
+# the folder of its generated dvc.yaml): the quick profile at the repository root (README
+# command 1, committed results/quick), every other profile in pipelines/<profile>/, and
+# scale=smoke in smoke/<profile>/ with fixture data (its own data root and the mirror that
+# `prepare` downloads from). Separate folders because DVC sees every dvc.yaml of the
+# repository at once and refuses two stages that write one path (results/data/cifar10.json of
+# the cifar and imagenet profiles, results/toy/ of several).
+ROOT_PROFILE = "quick"
+PROFILE_WORKDIR = "pipelines/{profile}"
 SMOKE_WORKDIR = "smoke/{profile}"
 SMOKE_DATA_ROOT = "data"
 SMOKE_MIRROR = "fixtures/mirror.json"
@@ -200,8 +207,10 @@ class Profile:
 
     @property
     def workdir(self) -> str:
-        """Working directory of the DAG: the repository root, or smoke/<profile> at smoke scale."""
-        return SMOKE_WORKDIR.format(profile=self.name) if self.smoke else "."
+        """Working directory of the DAG (relative to the repository): see PROFILE_WORKDIR."""
+        if self.smoke:
+            return SMOKE_WORKDIR.format(profile=self.name)
+        return "." if self.name == ROOT_PROFILE else PROFILE_WORKDIR.format(profile=self.name)
 
     @property
     def data_root(self) -> str | None:

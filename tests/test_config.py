@@ -63,7 +63,8 @@ def test_paper_profiles():
 def test_smoke_scale_shrinks_sizes_only(name):
     full = load_config("params.yaml", profile=name)
     smoke = load_config("params.yaml", profile=name, scale="smoke")
-    assert smoke.smoke and smoke.workdir == f"smoke/{name}" and full.workdir == "."
+    assert smoke.smoke and smoke.workdir == f"smoke/{name}"
+    assert full.workdir == ("." if name == "quick" else f"pipelines/{name}")
     assert smoke.data_root == "data"
     assert smoke.mirror == ("fixtures/mirror.json" if name != "quick" else None)  # embedded
     assert full.data_root is None and full.mirror is None

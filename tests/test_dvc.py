@@ -159,3 +159,23 @@ def test_dvc_repro_metrics_push_and_pull_on_a_clone(tmp_path, env):
     assert diff[0].split() == ["Path", "Metric", "HEAD", "workspace", "Change"]
     assert [line.split() for line in diff[1:] if line.strip()] == [
         [metric, "clean_accuracy", "0.5", "0.6", "0.1"]]
+
+
+def test_snakemake_outputs_are_the_dvc_stages_outputs_and_survive_checkout(tmp_path, env):
+    """Snakemake runs the DAG; DVC, given the same commands, records those outputs as its own
+    (`dvc commit`), finds nothing to do, and after `dvc checkout` (fresh mtimes) Snakemake
+    has nothing to do either (its profile reruns on content, not mtime)."""
+    repo = copy_workflow(tmp_path / "repo", dvc=True)
+    run(["git", "init", "-q", "-b", "main"], repo, env)
+    run([DVC, "init", "-q"], repo, env)
+    run([SNAKEMAKE, "--cores", "2", "--profile", "workflow/profiles/local"], repo, env)
+    run([DVC, "commit", "-f"], repo, env)
+    assert "up to date" in run([DVC, "status"], repo, env).lower()
+    model = repo / "results/runs/digits/preactresnet18/erm/seed0/model.safetensors"
+    manifest = repo / "results/benchmarks/digits-c/manifest.json"
+    for f in (model, manifest):
+        f.unlink()
+    run([DVC, "checkout"], repo, env)
+    assert model.exists() and manifest.exists()
+    out = run([SNAKEMAKE, "-n", "--profile", "workflow/profiles/local"], repo, env)
+    assert "Nothing to be done" in out, out[-2000:]

@@ -33,11 +33,23 @@ def test_committed_dvc_yaml_files_equal_the_plan():
         assert path.read_text() == text, f"{rel} is stale: run `noisymix dvc-yaml`"
 
 
-def test_every_profile_and_scale_has_its_dvc_yaml():
-    assert dvc_path("quick", "full") == "dvc.yaml"
-    assert dvc_path("cifar", "full") == "pipelines/cifar/dvc.yaml"
-    assert dvc_path("imagenet", "smoke") == "smoke/imagenet/dvc.yaml"
-    assert len(generate(ROOT / "params.yaml")) == 2 * len(PROFILES)
+def _path(name, scale="full"):
+    return dvc_path(load_config(ROOT / "params.yaml", name, scale=scale))
+
+
+def test_every_profile_and_scale_has_its_dvc_yaml_in_its_own_folder():
+    assert _path("quick") == "dvc.yaml"
+    assert _path("cifar") == "pipelines/cifar/dvc.yaml"
+    assert _path("imagenet", "smoke") == "smoke/imagenet/dvc.yaml"
+    files = generate(ROOT / "params.yaml")
+    assert len(files) == 2 * len(PROFILES)
+    # DVC reads them all as one graph: no output may be written by two stages
+    outs = [(path, o if isinstance(o, str) else next(iter(o)))
+            for path, text in files.items()
+            for s in yaml.safe_load(text.split("\n", 3)[3])["stages"].values()
+            for o in s.get("outs", []) + s.get("metrics", [])]
+    resolved = [str((Path(path).parent / o)) for path, o in outs]
+    assert len(resolved) == len(set(resolved))
 
 
 def test_stages_are_jobs_with_code_deps():
@@ -59,14 +71,13 @@ def test_stages_are_jobs_with_code_deps():
     assert "--corruptions gaussian_noise,shot_noise" in stages["corrupt-digits"]["cmd"]
 
 
-def test_smoke_stages_run_in_their_workdir():
-    stages = yaml.safe_load((ROOT / "smoke/cifar/dvc.yaml").read_text())["stages"]
-    for s in stages.values():
-        assert "wdir" not in s  # the dvc.yaml lives in the smoke working directory
-        code = [d for d in s["deps"] if not d.startswith(("results/", "fixtures/"))]
-        assert code and all(d.startswith("../../noisymix/") for d in code), code
-    full = yaml.safe_load((ROOT / "pipelines/cifar/dvc.yaml").read_text())["stages"]
-    assert all(s["wdir"] == "../.." for s in full.values())
+def test_stages_run_in_their_profile_folder():
+    for path in ("smoke/cifar/dvc.yaml", "pipelines/cifar/dvc.yaml"):
+        stages = yaml.safe_load((ROOT / path).read_text())["stages"]
+        for s in stages.values():
+            assert "wdir" not in s  # the dvc.yaml lives in the profile's working directory
+            code = [d for d in s["deps"] if not d.startswith(("results/", "fixtures/"))]
+            assert code and all(d.startswith("../../noisymix/") for d in code), code
 
 
 def _rules_using(path: str) -> set[str]:
@@ -101,6 +112,6 @@ def test_dvc_commands_equal_snakemake_commands(tmp_path, profile, scale):
         shutil.copy(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / "workflow", tmp_path / "workflow")
     snake = _snakemake_commands(tmp_path, profile, scale)
-    stages = yaml.safe_load((ROOT / dvc_path(profile, scale)).read_text())["stages"]
+    stages = yaml.safe_load((ROOT / _path(profile, scale)).read_text())["stages"]
     dvc = {s["cmd"] for s in stages.values()}
     assert snake == dvc

@@ -112,7 +112,8 @@ def prepare(dataset, data_root, download, mirror, out) -> None:
 def dvc_yaml(params, check) -> None:
     """Write (or --check) the generated dvc.yaml of every profile and scale.
 
-    The default profile's is ./dvc.yaml, the others pipelines/<profile>[-smoke]/dvc.yaml; each
+    Each lives in its profile's working directory: ./dvc.yaml (quick), pipelines/<profile>/,
+    smoke/<profile>/ (scale=smoke); each
     holds the plan's jobs as DVC stages with Snakemake's exact commands.
     """
     from noisymix.io import write_text
