@@ -179,3 +179,41 @@ def test_snakemake_outputs_are_the_dvc_stages_outputs_and_survive_checkout(tmp_p
     assert model.exists() and manifest.exists()
     out = run([SNAKEMAKE, "-n", "--profile", "workflow/profiles/local"], repo, env)
     assert "Nothing to be done" in out, out[-2000:]
+
+
+def _changed_stages(repo, env) -> set[str]:
+    """Stages `dvc status` reports as changed (their names, without the file prefix)."""
+    out = run([DVC, "status", "--json"], repo, env)
+    return {name.split(":")[-1] for name in json.loads(out or "{}")}
+
+
+def test_dvc_reruns_only_what_a_change_touches(tmp_path, env):
+    """Under DVC too: a scheme hyper-parameter (regenerated dvc.yaml) reruns its branch only,
+    the report code only aggregation, the README nothing."""
+    from noisymix.pipeline.dvc import generate
+
+    repo = copy_workflow(tmp_path / "repo", dvc=True)
+    shutil.copy(ROOT / "README.md", repo / "README.md")
+    run(["git", "init", "-q", "-b", "main"], repo, env)
+    run([DVC, "init", "-q"], repo, env)
+    run([DVC, "repro"], repo, env)
+    assert _changed_stages(repo, env) == set()
+
+    (repo / "README.md").write_text("edited\n")
+    assert _changed_stages(repo, env) == set()
+
+    tables = repo / "noisymix/report/tables.py"
+    tables.write_text(tables.read_text() + "\n# an edit\n")
+    assert _changed_stages(repo, env) == {"aggregate-quick"}
+    run([DVC, "repro"], repo, env)
+
+    params = (repo / "params.yaml").read_text()
+    edited = params.replace("noisymix: {add_level: 0.5,", "noisymix: {add_level: 0.4,", 1)
+    assert edited != params
+    (repo / "params.yaml").write_text(edited)
+    (repo / "dvc.yaml").write_text(generate(repo / "params.yaml")["dvc.yaml"])
+    changed = _changed_stages(repo, env)
+    assert {"train-digits-preactresnet18-noisymix-0",
+            "train-digits04-preactresnet18-noisymix-0"} <= changed
+    assert {s.split("-")[0] for s in changed} == {"train", "train_ablation"}
+    assert not any("erm" in s or "mixup" in s for s in changed)
