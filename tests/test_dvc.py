@@ -53,6 +53,8 @@ elif verb == "eval":
 elif verb == "aggregate":
     write(os.path.join(out, "tables", "robustness_digits.md"), "| a |\n|---|\n| 1 |\n")
     write(os.path.join(out, "tables", "robustness_digits.csv"), "a,b\n1,2\n")
+    write(os.path.join(out, "tables", "plot_accuracy.csv"),
+          "dataset,arch,method,clean_accuracy,robust_accuracy\ndigits,a,erm,90.0,80.0\n")
     os.makedirs(os.path.join(out, "figures"), exist_ok=True)
     open(os.path.join(out, "figures", "robust_accuracy_digits.png"), "wb").write(PNG)
     write(os.path.join(out, "summary.json"), "{}")
@@ -137,6 +139,13 @@ def test_dvc_repro_metrics_push_and_pull_on_a_clone(tmp_path, env):
     rows = [line.split() for line in shown.splitlines()[1:] if line.strip()]
     assert sorted(r[0] for r in rows) == evals          # one row per run
     assert all(r[header.index("clean_accuracy")] == "0.5" for r in rows)
+
+    # plots: the figures and bars from the accuracy table render
+    plots = run([DVC, "plots", "show", "--json"], repo, env)
+    data = json.loads(plots)["data"]
+    assert "results/quick/figures/robust_accuracy_digits.png" in data
+    (bars,) = data["clean and -C accuracy (%)"]
+    assert bars["content"]["data"]["values"][0]["method"] == "erm"
 
     run([DVC, "push"], repo, env)
     run(["git", "add", "-A"], repo, env)

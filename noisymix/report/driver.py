@@ -16,7 +16,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from noisymix.io import write_json, write_text
+from noisymix.io import atomic_path, write_json, write_text
 from noisymix.report.figures import make_figures
 from noisymix.report.rows import PROVENANCE_COLUMNS, load_results
 from noisymix.report.tables import (Table, build_tables, index_entries, index_markdown,
@@ -55,8 +55,28 @@ def aggregate(results: Sequence[str | Path], out_dir: str | Path,
                                   for d, g in main.groupby("dataset", sort=True)["seed"]}},
         "provenance": provenance(df),
     }
+    write_plot_csv(summary["methods"], out / "tables" / PLOT_CSV)
     write_json(out / "summary.json", summary)
     return summary
+
+
+PLOT_CSV = "plot_accuracy.csv"  # DVC's `plots:` read it (noisymix.pipeline.dvc)
+
+
+def write_plot_csv(methods: dict, path: Path) -> None:
+    """One row per dataset/arch/method: clean and -C accuracy in % (seed means), the wide
+    shape `dvc plots show/diff` draws as bars per method."""
+    rows = []
+    for key, m in methods.items():
+        dataset, arch, method = key.split("/", 2)
+        robust = [v for k, v in m.items() if k.endswith("/robust_accuracy")]
+        rows.append({"dataset": dataset, "arch": arch, "method": method,
+                     "clean_accuracy": round(100 * m.get("clean_accuracy", float("nan")), 2),
+                     "robust_accuracy": round(100 * robust[0], 2) if robust else float("nan")})
+    frame = pd.DataFrame(rows, columns=["dataset", "arch", "method", "clean_accuracy",
+                                        "robust_accuracy"])
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
 
 
 def summary_metrics(tables: list[Table]) -> dict:
