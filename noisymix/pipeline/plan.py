@@ -79,6 +79,12 @@ def _flags(*pairs: tuple[str, object]) -> list[str]:
     return [f"{flag} {value}" for flag, value in pairs if value is not None]
 
 
+def _log_path(rule: str, wildcards: tuple) -> str:
+    """``logs/<rule>/<wildcard values>.log``, the seed as ``seed<k>`` (the rules' log: paths)."""
+    parts = (f"seed{v}" if k == "seed" else v for k, v in wildcards)
+    return f"logs/{rule}/{'/'.join(parts)}.log"
+
+
 def _cmd(verb: str, args: list[str], log: str, threads: int | None = 1) -> str:
     """``noisymix --log LOG [--threads N] VERB ARGS``: the verb writes its own log (creating the
     folder), so the command runs unchanged under Snakemake and DVC."""
@@ -150,8 +156,7 @@ class Planner:
     # -- training ----------------------------------------------------------------------------
     def _train_job(self, run, rule: str, wildcards: tuple) -> Job:
         p, t = self.p, self.p.train
-        log = "logs/{}/{}.log".format(rule, "/".join(
-            (f"seed{v}" if k == "seed" else v) for k, v in wildcards))
+        log = _log_path(rule, wildcards)
         params = [f"--param {a}" for a in p.param_args(run.method, run.cell)]
         args = [f"--dataset {run.dataset}", f"--arch {run.arch}", f"--width {p.width}",
                 f"--method {run.method}", *params, f"--epochs {t.epochs}",
@@ -180,7 +185,7 @@ class Planner:
             s = t.source
             wc = (("dataset", s.dataset), ("arch", s.arch), ("method", s.method),
                   ("seed", str(s.seed)), ("target", t.target))
-            log = f"logs/finetune/{s.dataset}/{s.arch}/{s.method}/seed{s.seed}/{t.target}.log"
+            log = _log_path("finetune", wc)
             model = f"{s.path}/model.safetensors"
             args = [f"--ckpt {model}", f"--dataset {t.target}",
                     *_flags(("--train-subset", f.train_subset)), *self.data_root,
@@ -212,8 +217,7 @@ class Planner:
     def _eval_job(self, rule: str, wildcards: tuple, run_dir: str, dataset: str,
                   with_perturbations: bool, identity: list[str]) -> Job:
         e, p = self.p.eval, self.p
-        log = "logs/{}/{}.log".format(rule, "/".join(
-            (f"seed{v}" if k == "seed" else v) for k, v in wildcards))
+        log = _log_path(rule, wildcards)
         values, deps = self._benchmarks(dataset, with_perturbations)
         model = f"{run_dir}/model.safetensors"
         args = [f"--ckpt {model}", *(f"--benchmark {v}" for v in values), *identity,
