@@ -37,6 +37,7 @@ DATA_MARKER = RESULTS + "/data/{name}.json"
 BENCHMARK_DIR = RESULTS + "/benchmarks/{dataset}-{kind}"  # kind: c or p
 TOY_DIR = RESULTS + "/toy"
 SUMMARY_DIR = RESULTS + "/{profile}"
+PLOT_CSV = "plot_accuracy.csv"  # in SUMMARY_DIR/tables: the report writes it, DVC plots it
 # Every profile runs the same paths inside its own working directory (Snakemake `workdir:`,
 # the folder of its generated dvc.yaml): the quick profile at the repository root (README
 # command 1, committed results/quick), every other profile in pipelines/<profile>/, and

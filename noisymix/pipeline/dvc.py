@@ -20,9 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from noisymix.config import Profile, load_config, load_params
+from noisymix.config import PLOT_CSV, Profile, load_config, load_params
 from noisymix.pipeline.plan import Job, build_plan
-from noisymix.report.driver import PLOT_CSV
 
 SCALES = ("full", "smoke")
 

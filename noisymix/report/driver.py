@@ -16,6 +16,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from noisymix.config import PLOT_CSV
 from noisymix.io import atomic_path, write_json, write_text
 from noisymix.report.figures import make_figures
 from noisymix.report.rows import PROVENANCE_COLUMNS, load_results
@@ -58,9 +59,6 @@ def aggregate(results: Sequence[str | Path], out_dir: str | Path,
     write_plot_csv(summary["methods"], out / "tables" / PLOT_CSV)
     write_json(out / "summary.json", summary)
     return summary
-
-
-PLOT_CSV = "plot_accuracy.csv"  # DVC's `plots:` read it (noisymix.pipeline.dvc)
 
 
 def write_plot_csv(methods: dict, path: Path) -> None:
