@@ -23,6 +23,7 @@ import torch
 from PIL import Image, ImageEnhance, ImageOps
 
 import noisymix.augment.augmentations as am
+from noisymix.rng import Streams
 from noisymix.augment.augmentations import (
     ALL_OPS,
     OPS,
@@ -284,7 +285,8 @@ def test_augmix_end_to_end_matches_pil_loop(all_ops):
     x = _digits(5)
     bsz, width = len(x), 3
     out = augmix(x, torch.Generator().manual_seed(11), all_ops=all_ops)
-    plan = sample_plan(bsz, torch.Generator().manual_seed(11), n_ops=len(ops))
+    plan = sample_plan(Streams.from_generator(torch.Generator().manual_seed(11), bsz),
+                       n_ops=len(ops))
     u8 = torch.round(x * 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     for b in range(bsz):
         mix = np.zeros((32, 32, 3))

@@ -18,6 +18,7 @@ from PIL import Image
 from noisymix.corruptions import corrupt
 from noisymix.corruptions import weather as W
 from noisymix.corruptions.digital import elastic_apply, elastic_params
+from noisymix.rng import Streams
 
 ic = pytest.importorskip("imagecorruptions")
 icc = pytest.importorskip("imagecorruptions.corruptions")
@@ -194,10 +195,10 @@ def test_elastic_matches_reference(preset, h, w, sevs):
 
 def test_plasma_fractal_distribution():
     np.random.seed(0)
-    gens = [torch.Generator().manual_seed(i) for i in range(150)]
+    rng = Streams.for_items(0, "fractal", indices=range(150))
     for n, decay in [(64, 2.0), (32, 3.0), (64, 1.4)]:
         ref = np.stack([icc.plasma_fractal(n, decay) for _ in range(150)])
-        ours = W.plasma_fractal(gens, n, decay, "cpu").numpy()
+        ours = W.plasma_fractal(rng, n, decay).numpy()
         assert ours.min() == 0 and ours.max() == 1
         assert abs(ours.mean() - ref.mean()) < 0.03
         for stat in (lambda a: a.std(axis=(1, 2)).mean(), lambda a: np.abs(np.diff(a, axis=1)).mean()):
@@ -206,7 +207,7 @@ def test_plasma_fractal_distribution():
 
 def test_fog_given_fractal_matches_package(big, monkeypatch):
     frac = np.random.default_rng(1).random((len(big), 128, 128)).astype(np.float32)
-    monkeypatch.setattr(W, "plasma_fractal", lambda gens, n, d, dev: torch.from_numpy(frac[:, :n, :n]))
+    monkeypatch.setattr(W, "plasma_fractal", lambda rng, n, d: torch.from_numpy(frac[:, :n, :n]))
     for s in range(1, 6):
         ours = corrupt(big, "fog", s, "imagenet").numpy().astype(int)
         ref = []
@@ -227,8 +228,7 @@ def test_frost_is_texture_crop(preset, big, small):
     for s in (1, 5):
         a, b = W._FROST[preset][s - 1]
         t = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255
-        gens = [torch.Generator().manual_seed(100 + i) for i in range(len(x))]
-        y = W.frost(t, s, preset, gens)
+        y = W.frost(t, s, preset, Streams.for_items(100, "frost", indices=range(len(x))))
         layer = ((y - a * t) / b).permute(0, 2, 3, 1).numpy().astype(np.float32)
         ok = ((y > 0) & (y < 1)).all(1).numpy()  # unclipped pixels
         for i in range(len(x)):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from noisymix.rng import sample_beta, sample_dirichlet
+from noisymix.rng import Streams
 
 # The reference's default op list (augmentations.augmentations) and the full list
 # (augmentations_all); the last four overlap the -C test corruptions, hence off by default.
@@ -288,45 +288,45 @@ def apply_op(x: torch.Tensor, op: str, magnitude: torch.Tensor | float | None = 
 
 
 def sample_plan(
-    bsz: int,
-    generator: torch.Generator,
+    rng: Streams,
     severity: float = 3,
     width: int = 3,
     depth: int = -1,
     alpha: float = 1.0,
     n_ops: int = len(OPS),
 ) -> dict[str, torch.Tensor]:
-    """All random draws of one ``augmix`` call, on the generator's device.
+    """All random draws of one ``augmix`` call, one stream per image, on the streams' device.
 
-    Chains are indexed chain-major, n = width·bsz (chain j of image b is row j·bsz + b).
+    Chains are indexed chain-major, n = width·B (chain j of image b is row j·B + b).
     depths (n,) int in 1..3 (or ``depth``); choice (D, n) op indices; level (D, n) float64
-    ~ U(0.1, severity), one per application; negate (D, n) bool sign coins; ws (bsz, width)
-    ~ Dirichlet(α); m (bsz,) ~ Beta(α, α). D = 3 (or ``depth``); rows of choice/level/negate
-    beyond an image's depth are drawn but unused.
+    ~ U(0.1, severity), one per application; negate (D, n) bool sign coins; ws (B, width)
+    ~ Dirichlet(α); m (B,) ~ Beta(α, α). D = 3 (or ``depth``); rows of choice/level/negate
+    beyond an image's depth are drawn but unused. Image b's draws depend on its stream alone.
     """
-    g = generator
-    dev = g.device
+    bsz = len(rng)
     n = width * bsz
     max_depth = depth if depth > 0 else 3
+
+    def chain_major(t: torch.Tensor) -> torch.Tensor:  # (B, D, width) → (D, width·B)
+        return t.permute(1, 2, 0).reshape(t.shape[1], n)
+
     if depth > 0:
-        depths = torch.full((n,), depth, device=dev)
+        depths = torch.full((n,), depth, device=rng.device)
     else:
-        depths = torch.randint(1, 4, (n,), generator=g, device=dev)
-    choice = torch.randint(0, n_ops, (max_depth, n), generator=g, device=dev)
+        depths = chain_major(rng.randint(1, 4, (1, width)))[0]
+    choice = chain_major(rng.randint(0, n_ops, (max_depth, width)))
     # a fresh level per application, as the reference draws it (timm once fixed the level at
     # the maximum, which AugMix does not do)
-    level = 0.1 + (severity - 0.1) * torch.rand(
-        (max_depth, n), generator=g, device=dev, dtype=torch.float64
-    )
-    negate = torch.rand((max_depth, n), generator=g, device=dev) > 0.5
-    ws = sample_dirichlet(alpha, width, g, size=bsz).to(dev)
-    m = sample_beta(alpha, alpha, g, size=bsz).to(dev)
+    level = 0.1 + (severity - 0.1) * chain_major(rng.rand((max_depth, width), torch.float64))
+    negate = chain_major(rng.rand((max_depth, width))) > 0.5
+    ws = rng.dirichlet(alpha, width)
+    m = rng.beta(alpha, alpha)
     return dict(depths=depths, choice=choice, level=level, negate=negate, ws=ws, m=m)
 
 
 def augmix(
     x: torch.Tensor,
-    generator: torch.Generator,
+    rng: Streams | torch.Generator,
     severity: float = 3,
     width: int = 3,
     depth: int = -1,
@@ -339,11 +339,14 @@ def augmix(
     over the ``width`` chains, m ~ Beta(α, α); each chain applies ``depth`` ops (−1: uniform
     in {1, 2, 3} per image and chain), each op uniform from OPS (ALL_OPS if ``all_ops``), each
     application with its own level ~ U(0.1, severity) and sign coin. Returns float (B, 3, H, W)
-    in [0, 1]. All randomness comes from ``generator`` (see ``sample_plan``).
+    in [0, 1]. All randomness comes from ``rng``: per-image streams (batch-invariant), or a
+    generator from which one call draws the keys of the batch's streams (see ``sample_plan``).
     """
     ops = ALL_OPS if all_ops else OPS
     bsz, _, h, w = x.shape
-    plan = sample_plan(bsz, generator, severity, width, depth, alpha, len(ops))
+    if isinstance(rng, torch.Generator):
+        rng = Streams.from_generator(rng, bsz)
+    plan = sample_plan(rng, severity, width, depth, alpha, len(ops))
     depths, choice, level, negate = plan["depths"], plan["choice"], plan["level"], plan["negate"]
 
     # all chains of all images form one batch (width·B, 3, H, W), u8 scale, chain-major

@@ -12,8 +12,7 @@ from noisymix.corruptions.base import (  # noqa: F401
     TEST_CORRUPTIONS,
     corrupt,
     get_corruption,
-    image_generators,
-    image_seed,
+    image_streams,
     list_corruptions,
     register_corruption,
 )

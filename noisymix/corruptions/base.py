@@ -6,13 +6,13 @@ Corruptions and Perturbations", arXiv:1903.12261; hendrycks/robustness
 
 Contract of a corruption function, registered with ``@register_corruption(name)``::
 
-    fn(x, severity, preset, gens) -> y
+    fn(x, severity, preset, rng) -> y
       x:        float32 (B, 3, H, W) in [0, 1], any device
       severity: int in 1..5
       preset:   "cifar" or "imagenet"
-      gens:     list of B torch.Generators on x.device, one per image, each seeded from
-                (seed, corruption, severity, image index) so that output never depends on
-                batch size or sharding
+      rng:      ``noisymix.rng.Streams`` on x.device, one stream per image keyed by
+                (seed, corruption, severity, image index): output never depends on batch
+                size, sharding or device order, and each draw is one batched call
       y:        float32 (B, 3, H, W) in [0, 1]
 
 ``corrupt`` turns uint8 NHWC images into uint8 NHWC corrupted images, truncating to uint8 as
@@ -21,12 +21,12 @@ the reference scripts do (``np.uint8`` of a float array in [0, 255]).
 
 from __future__ import annotations
 
-import hashlib
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
+from noisymix.rng import Streams
 from noisymix.vocab import (  # noqa: F401  (re-exported by noisymix.corruptions)
     ALL_CORRUPTIONS,
     EXTRA_CORRUPTIONS,
@@ -37,7 +37,7 @@ from noisymix.vocab import (  # noqa: F401  (re-exported by noisymix.corruptions
 
 SEVERITIES = (1, 2, 3, 4, 5)
 
-CorruptionFn = Callable[[torch.Tensor, int, str, list[torch.Generator]], torch.Tensor]
+CorruptionFn = Callable[[torch.Tensor, int, str, Streams], torch.Tensor]
 _REGISTRY: dict[str, CorruptionFn] = {}
 
 
@@ -66,21 +66,10 @@ def get_corruption(name: str) -> CorruptionFn:
         ) from None
 
 
-def image_seed(seed: int, name: str, severity: int, index: int) -> int:
-    """A 63-bit seed from (run seed, corruption, severity, image index); stable across runs."""
-    key = f"{seed}/{name}/{severity}/{index}".encode()
-    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 1
-
-
-def image_generators(
-    seed: int, name: str, severity: int, indices: Sequence[int], device: torch.device | str
-) -> list[torch.Generator]:
-    gens = []
-    for i in indices:
-        g = torch.Generator(device=device)
-        g.manual_seed(image_seed(seed, name, severity, int(i)))
-        gens.append(g)
-    return gens
+def image_streams(seed: int, name: str, severity: int, indices: Sequence[int],
+                  device: torch.device | str) -> Streams:
+    """The random streams of images ``indices`` of one (corruption, severity) block."""
+    return Streams.for_items(seed, name, severity, indices=indices, device=device)
 
 
 def to_float(images: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
@@ -121,5 +110,4 @@ def corrupt(
     x = to_float(images, device)
     if indices is None:
         indices = range(x.shape[0])
-    gens = image_generators(seed, name, severity, indices, x.device)
-    return to_uint8(fn(x, severity, preset, gens))
+    return to_uint8(fn(x, severity, preset, image_streams(seed, name, severity, indices, x.device)))

@@ -6,7 +6,7 @@ Perturbations", arXiv:1903.12261. Parameters: hendrycks/robustness
 ``imagenet``); size-generic algorithms as imaug/imagecorruptions implements them.
 
 Everything works on float (B, C, H, W) in [0, 1] on any device; deterministic filters are
-shared by the batch, random draws come from each image's own generator (see ``base``).
+shared by the batch, random draws come from each image's own stream (see ``base``).
 
 Public helpers for other modules (weather's snow, the -P perturbations):
 
@@ -310,18 +310,18 @@ def glass_shuffle(x: torch.Tensor, offsets: torch.Tensor, delta: int) -> torch.T
 
 
 @register_corruption("gaussian_blur")
-def gaussian_blur(x, severity, preset, gens):
+def gaussian_blur(x, severity, preset, rng):
     return gaussian_filter(x, GAUSSIAN_BLUR[preset][severity - 1]).clamp_(0, 1)
 
 
 @register_corruption("defocus_blur")
-def defocus_blur(x, severity, preset, gens):
+def defocus_blur(x, severity, preset, rng):
     radius, alias = DEFOCUS[preset][severity - 1]
     return filter2d_reflect(x, disk_kernel(radius, alias, x.device)).clamp_(0, 1)
 
 
 @register_corruption("glass_blur")
-def glass_blur(x, severity, preset, gens):
+def glass_blur(x, severity, preset, rng):
     sigma, delta, iterations = GLASS[preset][severity - 1]
     b, _, h, w = x.shape
     y = gaussian_filter(x, sigma)
@@ -331,25 +331,21 @@ def glass_blur(x, severity, preset, gens):
     nh, nw = max(h - 2 * delta, 0), max(w - 2 * delta, 0)
     for _ in range(iterations):
         # Offsets in [-δ, δ) (numpy randint excludes the upper bound), one draw per image.
-        off = torch.stack(
-            [torch.randint(-delta, delta, (nh, nw, 2), generator=g, device=x.device) for g in gens]
-        )
+        off = rng.randint(-delta, delta, (nh, nw, 2))
         y = glass_shuffle(y, off, delta)
     return gaussian_filter(y, sigma).clamp_(0, 1)
 
 
 @register_corruption("motion_blur")
-def motion_blur(x, severity, preset, gens):
+def motion_blur(x, severity, preset, rng):
     # not in paper: the reference renders motion blur with ImageMagick (Wand); like
     # imagecorruptions we use its numpy re-implementation (no ImageMagick needed), with each
     # preset's (radius, sigma). The CIFAR-10-C release itself went through ImageMagick.
     radius, sigma = MOTION[preset][severity - 1]
-    angles = torch.cat(
-        [torch.rand(1, generator=g, device=x.device, dtype=torch.float64) for g in gens]
-    ) * 90.0 - 45.0  # uniform(-45, 45) degrees per image
+    angles = rng.rand((), torch.float64) * 90.0 - 45.0  # uniform(-45, 45) degrees per image
     return motion_blur_batch(x, radius, sigma, angles).clamp_(0, 1)
 
 
 @register_corruption("zoom_blur")
-def zoom_blur(x, severity, preset, gens):
+def zoom_blur(x, severity, preset, rng):
     return zoom_blur_batch(x, ZOOM[preset][severity - 1]).clamp_(0, 1)

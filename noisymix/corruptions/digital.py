@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from noisymix.corruptions.base import register_corruption
-from noisymix.corruptions.weather import gaussian_filter, per_image_rand
+from noisymix.corruptions.weather import gaussian_filter
+from noisymix.rng import Streams
 
 # ---------------------------------------------------------------------------------------------
 # HSV (skimage.color semantics), computed in float64 as the references do
@@ -65,7 +66,7 @@ _BRIGHTNESS = {"cifar": [0.05, 0.1, 0.15, 0.2, 0.3], "imagenet": [0.1, 0.2, 0.3,
 
 
 @register_corruption("brightness")
-def brightness(x: torch.Tensor, severity: int, preset: str, gens: list[torch.Generator]) -> torch.Tensor:
+def brightness(x: torch.Tensor, severity: int, preset: str, rng: Streams) -> torch.Tensor:
     c = _BRIGHTNESS[preset][severity - 1]
     hsv = rgb2hsv(x.double())
     hsv = torch.cat([hsv[:, :2], (hsv[:, 2:] + c).clamp(0, 1)], 1)  # value + c
@@ -80,7 +81,7 @@ _SATURATE = {
 
 
 @register_corruption("saturate")
-def saturate(x: torch.Tensor, severity: int, preset: str, gens: list[torch.Generator]) -> torch.Tensor:
+def saturate(x: torch.Tensor, severity: int, preset: str, rng: Streams) -> torch.Tensor:
     a, b = _SATURATE[preset][severity - 1]
     hsv = rgb2hsv(x.double())
     hsv = torch.cat([hsv[:, :1], (hsv[:, 1:2] * a + b).clamp(0, 1), hsv[:, 2:]], 1)
@@ -91,7 +92,7 @@ _CONTRAST = {"cifar": [0.75, 0.5, 0.4, 0.3, 0.15], "imagenet": [0.4, 0.3, 0.2, 0
 
 
 @register_corruption("contrast")
-def contrast(x: torch.Tensor, severity: int, preset: str, gens: list[torch.Generator]) -> torch.Tensor:
+def contrast(x: torch.Tensor, severity: int, preset: str, rng: Streams) -> torch.Tensor:
     c = _CONTRAST[preset][severity - 1]
     xd = x.double()
     means = xd.mean(dim=(2, 3), keepdim=True)  # per image and channel
@@ -155,7 +156,7 @@ _PIXELATE = {"cifar": [0.95, 0.9, 0.85, 0.75, 0.65], "imagenet": [0.6, 0.5, 0.4,
 
 
 @register_corruption("pixelate")
-def pixelate(x: torch.Tensor, severity: int, preset: str, gens: list[torch.Generator]) -> torch.Tensor:
+def pixelate(x: torch.Tensor, severity: int, preset: str, rng: Streams) -> torch.Tensor:
     c = _PIXELATE[preset][severity - 1]
     H, W = x.shape[-2:]
     # Both references shrink with BOX and enlarge again with BOX (imagecorruptions enlarges
@@ -168,7 +169,7 @@ _JPEG = {"cifar": [80, 65, 58, 50, 40], "imagenet": [25, 18, 15, 10, 7]}
 
 
 @register_corruption("jpeg_compression")
-def jpeg_compression(x: torch.Tensor, severity: int, preset: str, gens: list[torch.Generator]) -> torch.Tensor:
+def jpeg_compression(x: torch.Tensor, severity: int, preset: str, rng: Streams) -> torch.Tensor:
     from PIL import Image
 
     quality = _JPEG[preset][severity - 1]
@@ -253,10 +254,10 @@ def elastic_apply(
 
 
 @register_corruption("elastic_transform")
-def elastic_transform(x: torch.Tensor, severity: int, preset: str, gens: list[torch.Generator]) -> torch.Tensor:
+def elastic_transform(x: torch.Tensor, severity: int, preset: str, rng: Streams) -> torch.Tensor:
     B, _, H, W = x.shape
     alpha, sigma, jit = elastic_params(preset, severity, H, W)
-    u = per_image_rand(gens, (6 + 2 * H * W,), x.device) * 2 - 1  # U(-1, 1), one draw per image
+    u = rng.rand(6 + 2 * H * W) * 2 - 1  # U(-1, 1), one draw
     jitter = u[:, :6].view(B, 3, 2) * jit
     ux = u[:, 6:6 + H * W].view(B, H, W)
     uy = u[:, 6 + H * W:].view(B, H, W)

@@ -5,13 +5,11 @@ Perturbations", arXiv:1903.12261. Parameters: hendrycks/robustness
 ``ImageNet-C/create_c/make_cifar_c.py`` (preset ``cifar``) and ``make_imagenet_c.py`` (preset
 ``imagenet``, also imaug/imagecorruptions).
 
-Inputs are float (B, C, H, W) in [0, 1]; every image draws its noise from its own generator
-(``gens[i]``), so results do not depend on batch size or sharding.
+Inputs are float (B, C, H, W) in [0, 1]; every image draws its noise from its own stream of
+``rng`` (``noisymix.rng.Streams``), so results do not depend on batch size or sharding.
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 import torch
 
@@ -27,50 +25,34 @@ IMPULSE = {"cifar": (0.01, 0.02, 0.03, 0.05, 0.07), "imagenet": (0.03, 0.06, 0.0
 SPECKLE = {"cifar": (0.06, 0.1, 0.12, 0.16, 0.2), "imagenet": (0.15, 0.2, 0.35, 0.45, 0.6)}
 
 
-def per_image(
-    x: torch.Tensor, gens: list[torch.Generator], draw: Callable[[torch.Generator], torch.Tensor]
-) -> torch.Tensor:
-    """Stack ``draw(gens[i])`` over the batch: one image's draws never touch another's stream."""
-    if len(gens) != x.shape[0]:
-        raise ValueError(f"need one generator per image: {len(gens)} for batch {x.shape[0]}")
-    return torch.stack([draw(g) for g in gens])
-
-
-def _randn(x, gens):
-    shape = x.shape[1:]
-    return per_image(x, gens, lambda g: torch.randn(shape, generator=g, device=x.device))
-
-
 @register_corruption("gaussian_noise")
-def gaussian_noise(x, severity, preset, gens):
+def gaussian_noise(x, severity, preset, rng):
     c = GAUSSIAN[preset][severity - 1]
-    return (x + c * _randn(x, gens)).clamp_(0, 1)
+    return (x + c * rng.randn(x.shape[1:])).clamp_(0, 1)
 
 
 @register_corruption("shot_noise")
-def shot_noise(x, severity, preset, gens):
+def shot_noise(x, severity, preset, rng):
     c = float(SHOT[preset][severity - 1])
-    rate = x * c  # expected photon counts, (B, C, H, W)
-    counts = torch.stack([torch.poisson(r, generator=g) for r, g in zip(rate, gens)])
+    counts = rng.poisson(x * c)  # expected photon counts c·x, (B, C, H, W)
     return (counts / c).clamp_(0, 1)
 
 
 @register_corruption("impulse_noise")
-def impulse_noise(x, severity, preset, gens):
+def impulse_noise(x, severity, preset, rng):
     # skimage.util.random_noise(mode='s&p', amount=c, salt_vs_pepper=0.5) as current skimage
     # (and so imagecorruptions) does it: each value independently flipped with probability c,
     # a flipped value becoming 1 or 0 with probability 1/2 each.
     # not in paper: 2018-era skimage instead drew ceil(c·size/2) salt and pepper coordinates
     # with replacement (randint(0, n-1), never the last index); we follow the maintained form.
     c = IMPULSE[preset][severity - 1]
-    shape = x.shape[1:]
-    u = per_image(x, gens, lambda g: torch.rand((2, *shape), generator=g, device=x.device))
+    u = rng.rand((2, *x.shape[1:]))
     flipped, salted = u[:, 0] < c, u[:, 1] < 0.5
     out = torch.where(flipped & salted, torch.ones_like(x), x)
     return torch.where(flipped & ~salted, torch.zeros_like(x), out)
 
 
 @register_corruption("speckle_noise")
-def speckle_noise(x, severity, preset, gens):
+def speckle_noise(x, severity, preset, rng):
     c = SPECKLE[preset][severity - 1]
-    return (x + x * (c * _randn(x, gens))).clamp_(0, 1)
+    return (x + x * (c * rng.randn(x.shape[1:]))).clamp_(0, 1)

@@ -7,9 +7,8 @@ and Perturbations", arXiv:1903.12261. References: hendrycks/robustness
 non-square included).
 
 Each function follows the contract of ``noisymix.corruptions.base``: x (B, 3, H, W) float in
-[0, 1], one ``torch.Generator`` per image. All randomness of image b comes from ``gens[b]``, so
-an image's output never depends on the batch it is in. The helpers ``per_image_rand`` /
-``per_image_randn`` are shared with ``digital.py``; the filters and zooms come from ``blur.py``.
+[0, 1] and ``rng``, one random stream per image (``noisymix.rng.Streams``): an image's output
+never depends on the batch it is in. The filters and zooms come from ``blur.py``.
 """
 
 from __future__ import annotations
@@ -23,21 +22,12 @@ import torch
 import torch.nn.functional as F
 
 from noisymix.corruptions.base import register_corruption
+from noisymix.rng import Streams
 from noisymix.corruptions.blur import (  # noqa: F401 (gaussian_filter re-exported)
     gaussian_filter, motion_blur_batch)
 
 # ---------------------------------------------------------------------------------------------
 # shared helpers
-
-
-def per_image_rand(gens: list[torch.Generator], shape: tuple[int, ...], device) -> torch.Tensor:
-    """U[0, 1) of shape (B, *shape); row b drawn from gens[b] only."""
-    return torch.stack([torch.rand(shape, generator=g, device=device) for g in gens])
-
-
-def per_image_randn(gens: list[torch.Generator], shape: tuple[int, ...], device) -> torch.Tensor:
-    """N(0, 1) of shape (B, *shape); row b drawn from gens[b] only."""
-    return torch.stack([torch.randn(shape, generator=g, device=device) for g in gens])
 
 
 def _clipped_zoom(x: torch.Tensor, z: float) -> torch.Tensor:
@@ -60,8 +50,8 @@ def _clipped_zoom(x: torch.Tensor, z: float) -> torch.Tensor:
 # fog
 
 
-def plasma_fractal(gens: list[torch.Generator], mapsize: int, wibbledecay: float, device) -> torch.Tensor:
-    """Diamond-square height maps (B, mapsize, mapsize) in [0, 1], one per generator.
+def plasma_fractal(rng: Streams, mapsize: int, wibbledecay: float) -> torch.Tensor:
+    """Diamond-square height maps (B, mapsize, mapsize) in [0, 1], one per stream of ``rng``.
 
     Same recursion as the reference (FLHerne/mapgen): corners start at 0, every midpoint is the
     mean of its 4 neighbours (torus wrap) plus wibble·U(-wibble, wibble), wibble starts at 100
@@ -69,12 +59,12 @@ def plasma_fractal(gens: list[torch.Generator], mapsize: int, wibbledecay: float
     The noise of all levels is drawn once per image, then the levels run batched.
     """
     assert mapsize & (mapsize - 1) == 0, "mapsize must be a power of two"
-    B = len(gens)
+    B, device = len(rng), rng.device
     counts, step = [], mapsize
     while step >= 2:
         counts.append((mapsize // step) ** 2)
         step //= 2
-    noise = per_image_rand(gens, (3 * sum(counts),), device) * 2 - 1  # U(-1, 1), (B, total)
+    noise = rng.rand(3 * sum(counts)) * 2 - 1  # U(-1, 1), (B, total)
     m = torch.zeros(B, mapsize, mapsize, device=device)
     step, wibble, off = mapsize, 100.0, 0
     for n in counts:
@@ -106,13 +96,13 @@ _FOG = {
 
 
 @register_corruption("fog")
-def fog(x: torch.Tensor, severity: int, preset: str, gens: list[torch.Generator]) -> torch.Tensor:
+def fog(x: torch.Tensor, severity: int, preset: str, rng: Streams) -> torch.Tensor:
     strength, decay = _FOG[preset][severity - 1]
     H, W = x.shape[-2:]
     # The references use mapsize 32 (cifar) and 256 (imagenet, cropped to 224); the smallest
     # power of two covering the image (imagecorruptions' rule) gives exactly those at 32 / 224 px.
     mapsize = 1 << (max(H, W) - 1).bit_length()
-    fractal = plasma_fractal(gens, mapsize, decay, x.device)[:, None, :H, :W].to(x.dtype)
+    fractal = plasma_fractal(rng, mapsize, decay)[:, None, :H, :W].to(x.dtype)
     max_val = x.amax(dim=(1, 2, 3), keepdim=True)  # one max over all channels, per image
     y = x + strength * fractal
     return (y * max_val / (max_val + strength)).clamp(0, 1)
@@ -166,19 +156,25 @@ def _frost_texture(preset: str, idx: int, H: int, W: int, device: torch.device) 
 
 
 @register_corruption("frost")
-def frost(x: torch.Tensor, severity: int, preset: str, gens: list[torch.Generator]) -> torch.Tensor:
+def frost(x: torch.Tensor, severity: int, preset: str, rng: Streams) -> torch.Tensor:
     a, b = _FROST[preset][severity - 1]
-    H, W = x.shape[-2:]
-    layers = []
-    for g in gens:
-        # reference quirk: np.random.randint(5) over the 6-file list — frost6 is never used.
-        idx = int(torch.randint(5, (1,), generator=g, device=g.device))
-        tex = _frost_texture(preset, idx, H, W, x.device)
-        # reference: randint(0, h - H) (upper bound excluded) for the top-left corner.
-        top = int(torch.randint(tex.shape[1] - H, (1,), generator=g, device=g.device))
-        left = int(torch.randint(tex.shape[2] - W, (1,), generator=g, device=g.device))
-        layers.append(tex[:, top:top + H, left:left + W])
-    return (a * x + b * torch.stack(layers).to(x.dtype)).clamp(0, 1)
+    B, _, H, W = x.shape
+    # reference quirk: np.random.randint(5) over the 6-file list — frost6 is never used.
+    which = rng.randint(0, 5)
+    corner = rng.rand(2, torch.float64)  # top-left corner, randint(0, side - size) below
+    layer = torch.empty_like(x)
+    rows, cols = torch.arange(H, device=x.device), torch.arange(W, device=x.device)
+    for idx in range(5):  # one gather per texture, over the images that drew it
+        sel = torch.nonzero(which == idx).squeeze(1)
+        if sel.numel() == 0:
+            continue
+        tex = _frost_texture(preset, idx, H, W, x.device)  # (3, h, w)
+        span = torch.tensor([tex.shape[1] - H, tex.shape[2] - W], device=x.device)
+        top, left = torch.floor(corner[sel] * span).long().unbind(1)
+        r = (top[:, None] + rows)[:, :, None]  # (n, H, 1)
+        c = (left[:, None] + cols)[:, None, :]  # (n, 1, W)
+        layer[sel] = tex[:, r, c].permute(1, 0, 2, 3).to(x.dtype)
+    return (a * x + b * layer).clamp(0, 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,18 +200,17 @@ _SNOW = {
 
 
 @register_corruption("snow")
-def snow(x: torch.Tensor, severity: int, preset: str, gens: list[torch.Generator]) -> torch.Tensor:
+def snow(x: torch.Tensor, severity: int, preset: str, rng: Streams) -> torch.Tensor:
 
     mu, sd, zoom, thresh, radius, sigma, keep = _SNOW[preset][severity - 1]
     B, _, H, W = x.shape
-    flakes = per_image_randn(gens, (1, H, W), x.device).to(x.dtype) * sd + mu  # (B, 1, H, W)
+    flakes = rng.randn((1, H, W)).to(x.dtype) * sd + mu  # (B, 1, H, W)
     flakes = _clipped_zoom(flakes, zoom)
     flakes = torch.where(flakes < thresh, torch.zeros_like(flakes), flakes).clamp(0, 1)
     # The reference passes the layer through an 8-bit PNG (truncation) to ImageMagick's motion
     # blur and reads 8 bits back (rounding); we keep both quantisations.
     flakes = torch.floor(flakes * 255) / 255
-    angles = torch.stack([torch.rand((), generator=g, device=g.device) for g in gens]).to(x.device)
-    angles = angles * 90 - 135  # U(-135, -45) degrees
+    angles = rng.rand() * 90 - 135  # U(-135, -45) degrees, (B,)
     # not in paper: the line-kernel motion blur of imagecorruptions instead of ImageMagick's.
     flakes = motion_blur_batch(flakes, radius, sigma, angles)
     flakes = torch.round(flakes.clamp(0, 1) * 255) / 255
@@ -268,10 +263,10 @@ def _water_shading(liquid_u8: np.ndarray) -> np.ndarray:
 
 
 @register_corruption("spatter")
-def spatter(x: torch.Tensor, severity: int, preset: str, gens: list[torch.Generator]) -> torch.Tensor:
+def spatter(x: torch.Tensor, severity: int, preset: str, rng: Streams) -> torch.Tensor:
     mu, sd, sigma, thresh, amount, mud = _SPATTER[preset][severity - 1]
     B, _, H, W = x.shape
-    liquid = per_image_randn(gens, (H, W), x.device).to(x.dtype) * sd + mu  # (B, H, W)
+    liquid = rng.randn((H, W)).to(x.dtype) * sd + mu  # (B, H, W)
     liquid = gaussian_filter(liquid, sigma, mode="nearest", truncate=4.0)
     liquid = torch.where(liquid < thresh, torch.zeros_like(liquid), liquid)
     # reference quirk: severities 1-3 are water drops, 4-5 switch to mud.

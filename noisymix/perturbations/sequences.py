@@ -8,8 +8,9 @@ the ones those scripts use (difficulty 1 of the noise sequences, which is what t
 
 Every perturbation maps one image to a sequence of ``frames`` images. All frames of all images
 of a batch are computed at once as tensors of shape (B, F, 3, H, W) on any device. Randomness
-(noise, snow and spatter layers) comes from one ``torch.Generator`` per image, seeded from
-(seed, perturbation, image index), so output never depends on the batch size.
+(noise, snow and spatter layers) comes from one counter-based stream per image
+(``noisymix.rng.Streams``) keyed by (seed, perturbation, image index), so output never depends
+on the batch size, and each draw is one batched call.
 
 Conventions: pixel-centre coordinates (pixel j at j, as OpenCV); ``to_u8_trunc`` reproduces
 ``np.uint8(255 * x)`` (truncation) and ``to_u8_round`` reproduces libraries that round when
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from noisymix.corruptions.base import image_seed
+from noisymix.rng import Streams
 from noisymix.vocab import (  # noqa: F401  (re-exported by noisymix.perturbations)
     ALL_PERTURBATIONS,
     EXTRA_PERTURBATIONS,
@@ -269,41 +270,32 @@ def _tv_affine_inverse(
     return torch.linalg.inv(m)
 
 
-def _normal(gens: list[torch.Generator], shape: tuple[int, ...], device) -> torch.Tensor:
-    """One standard-normal draw of ``shape`` per image generator → (B, *shape)."""
-    return torch.stack([torch.randn(shape, generator=g, device=device) for g in gens])
-
-
 # ---------------------------------------------------------------------------------------------
-# the perturbations: fn(x (B,3,H,W) float [0,1], p params, gens, size) -> uint8 (B,F,s,s,3)
+# the perturbations: fn(x (B,3,H,W) float [0,1], p params, rng, size) -> uint8 (B,F,s,s,3)
 
-def _gaussian_noise(x, p, gens, size):
+def _gaussian_noise(x, p, rng, size):
     x = _center_crop(x, size)
-    n = _normal(gens, (p["frames"] - 1, *x.shape[1:]), x.device)
+    n = rng.randn((p["frames"] - 1, *x.shape[1:]))
     seq = torch.cat([x[:, None], (x[:, None] + p["sigma"] * n).clamp(0, 1)], 1)
     return to_u8_trunc(seq)   # frame 0 is the clean image
 
 
-def _shot_noise(x, p, gens, size):
+def _shot_noise(x, p, rng, size):
     x = _center_crop(x, size)
-    # Poisson photon counts at `rate` photons per unit intensity, one generator per image.
-    z = torch.stack([
-        torch.poisson((xb * p["rate"]).expand(p["frames"] - 1, *xb.shape).contiguous(),
-                      generator=g)
-        for xb, g in zip(x, gens)
-    ])
+    # Poisson photon counts at `rate` photons per unit intensity, every frame its own draw.
+    z = rng.poisson((x[:, None] * p["rate"]).expand(-1, p["frames"] - 1, *x.shape[1:]))
     seq = torch.cat([x[:, None], (z / p["rate"]).clamp(0, 1)], 1)
     return to_u8_trunc(seq)
 
 
-def _speckle_noise(x, p, gens, size):
+def _speckle_noise(x, p, rng, size):
     x = _center_crop(x, size)
-    n = _normal(gens, (p["frames"] - 1, *x.shape[1:]), x.device)
+    n = rng.randn((p["frames"] - 1, *x.shape[1:]))
     seq = torch.cat([x[:, None], (x[:, None] * (1 + p["sigma"] * n)).clamp(0, 1)], 1)
     return to_u8_trunc(seq)
 
 
-def _motion_blur(x, p, gens, size):
+def _motion_blur(x, p, rng, size):
     x = _center_crop(x, size)
     b, c, h, w = x.shape
     f = p["frames"]
@@ -312,7 +304,7 @@ def _motion_blur(x, p, gens, size):
     return to_u8_round(y.reshape(b, f, c, h, w))   # ImageMagick writes a rounded 8-bit PNG
 
 
-def _zoom_blur(x, p, gens, size):
+def _zoom_blur(x, p, rng, size):
     b, c, h, w = x.shape
     f = p["frames"]
     zooms = _per_frame(p["zoom"], f)[1:]
@@ -324,11 +316,11 @@ def _zoom_blur(x, p, gens, size):
     return to_u8_trunc(total / count)   # ToPILImage truncates
 
 
-def _snow(x, p, gens, size):
+def _snow(x, p, rng, size):
     x = _center_crop(x, size)
     b, c, h, w = x.shape
     f = p["frames"]
-    layer = p["loc"] + p["scale"] * _normal(gens, (1, h, w), x.device)   # (B, 1, H, W)
+    layer = p["loc"] + p["scale"] * rng.randn((1, h, w))   # (B, 1, H, W)
     # clipped_zoom: centre crop of ceil(h/z) pixels, linear zoom (scipy order=1, corner-aligned
     # grid), then centre trim back to h.
     z = p["zoom"]
@@ -352,7 +344,7 @@ def _snow(x, p, gens, size):
     return to_u8_trunc(seq)
 
 
-def _brightness(x, p, gens, size):
+def _brightness(x, p, rng, size):
     x = _center_crop(x, size)
     f = p["frames"]
     delta = torch.tensor(_per_frame(p["delta"], f), device=x.device, dtype=x.dtype)
@@ -364,7 +356,7 @@ def _brightness(x, p, gens, size):
     return to_u8_trunc(seq)
 
 
-def _translate(x, p, gens, size):
+def _translate(x, p, rng, size):
     _, _, h, w = x.shape
     f = p["frames"]
     shifts = _per_frame(p["shift"], f)
@@ -373,21 +365,21 @@ def _translate(x, p, gens, size):
     return to_u8_round(_warp(x, inv, size, "nearest", "pil"))
 
 
-def _rotate(x, p, gens, size):
+def _rotate(x, p, rng, size):
     _, _, h, w = x.shape
     f = p["frames"]
     inv = _tv_affine_inverse(h, w, _per_frame(p["angle"], f), [1.0] * f, [0.0] * f, [0.0] * f)
     return to_u8_round(_warp(x, inv, size, "bilinear", "pil"))
 
 
-def _scale(x, p, gens, size):
+def _scale(x, p, rng, size):
     _, _, h, w = x.shape
     f = p["frames"]
     inv = _tv_affine_inverse(h, w, [0.0] * f, _per_frame(p["scale"], f), [0.0] * f, [0.0] * f)
     return to_u8_round(_warp(x, inv, size, "bilinear", "pil"))
 
 
-def _shear(x, p, gens, size):
+def _shear(x, p, rng, size):
     _, _, h, w = x.shape
     f = p["frames"]
     inv = _tv_affine_inverse(h, w, [0.0] * f, [1.0] * f, _per_frame(p["shear"], f), [0.0] * f)
@@ -416,14 +408,14 @@ def tilt_matrices(h: int, w: int, angles_deg: Sequence[float]) -> torch.Tensor:
     return torch.stack(out)
 
 
-def _tilt(x, p, gens, size):
+def _tilt(x, p, rng, size):
     _, _, h, w = x.shape
     mats = tilt_matrices(h, w, _per_frame(p["angle"], p["frames"]))
     # cv2.warpPerspective: bilinear, constant-0 border.
     return to_u8_round(_warp(x, torch.linalg.inv(mats), size, "bilinear", "cv2"))
 
 
-def _gaussian_blur(x, p, gens, size):
+def _gaussian_blur(x, p, rng, size):
     x = _center_crop(x, size)
     f = p["frames"]
     taps = [_gaussian_taps(s, p["truncate"]) for s in _per_frame(p["sigma"], f)]
@@ -443,11 +435,11 @@ def _spatter_mask(layer_u8: np.ndarray) -> np.ndarray:
     return layer_u8.astype(np.float32) * _water_shading(layer_u8)
 
 
-def _spatter(x, p, gens, size):
+def _spatter(x, p, rng, size):
     x = _center_crop(x, size)
     b, c, h, w = x.shape
     f = p["frames"]
-    layer = p["loc"] + p["scale"] * _normal(gens, (1, 1, h, w), x.device)   # (B, 1, 1, H, W)
+    layer = p["loc"] + p["scale"] * rng.randn((1, 1, h, w))   # (B, 1, 1, H, W)
     layer = _separable_blur(layer, [_gaussian_taps(p["sigma"], 4.0)])[:, 0]  # (B, 1, H, W)
     layer = torch.where(layer < p["threshold"], torch.zeros_like(layer), layer)
     # The liquid drifts down: each frame, every column is convolved with `drift` (np.convolve
@@ -482,17 +474,11 @@ _FUNCS: dict[str, Callable] = {
 }
 
 
-def sequence_generators(
-    seed: int, name: str, indices: Sequence[int], device: torch.device | str
-) -> list[torch.Generator]:
-    """One generator per image, seeded from (seed, perturbation, image index); severity slot 0
-    keeps the streams apart from the -C corruptions (severities 1..5) of the same name."""
-    gens = []
-    for i in indices:
-        g = torch.Generator(device=device)
-        g.manual_seed(image_seed(seed, name, 0, int(i)))
-        gens.append(g)
-    return gens
+def sequence_streams(seed: int, name: str, indices: Sequence[int],
+                     device: torch.device | str) -> Streams:
+    """One stream per image, keyed by (seed, perturbation, image index); severity slot 0 keeps
+    the streams apart from the -C corruptions (severities 1..5) of the same name."""
+    return Streams.for_items(seed, name, 0, indices=indices, device=device)
 
 
 def perturb(
@@ -527,6 +513,6 @@ def perturb(
         indices = range(x.shape[0])
     if len(indices) != x.shape[0]:
         raise ValueError(f"{len(indices)} indices for {x.shape[0]} images")
-    gens = sequence_generators(seed, name, indices, x.device)
+    rng = sequence_streams(seed, name, indices, x.device)
     with torch.no_grad():
-        return _FUNCS[name](x, p, gens, size)
+        return _FUNCS[name](x, p, rng, size)
