@@ -18,12 +18,13 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from noisymix.errors import NoisymixError
 from noisymix.io import atomic_path, write_json
 
 _TENSOR = "__tensor__"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(NoisymixError, RuntimeError):
     """A checkpoint is missing, incomplete or not a noisymix checkpoint."""
 
 

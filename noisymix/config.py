@@ -23,6 +23,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from noisymix.errors import UsageError
 from noisymix.vocab import EXTRA_CORRUPTIONS, SWITCHES  # noqa: F401  (one vocabulary)
 
 # Shipped inside the package, so that an installed wheel validates params.yaml too.
@@ -53,7 +54,7 @@ SMOKE_MIRROR = "fixtures/mirror.json"
 SCALES = ("full", "smoke")
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """params.yaml is invalid; the message names the key path and what is allowed."""
 
 

@@ -130,6 +130,11 @@ def stream_key(seed: int, *purpose: object) -> int:
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
 
 
+def seed_for(seed: int, *purpose: object) -> int:
+    """A 63-bit ``torch.Generator`` seed from the same derivation as ``stream_key``."""
+    return stream_key(seed, *purpose) >> 1
+
+
 class Streams:
     """One independent random stream per item, drawn for all items at once.
 

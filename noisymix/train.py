@@ -30,6 +30,7 @@ from noisymix.device import resolve_device
 from noisymix.io import atomic_path, git_commit
 from noisymix.methods import create_scheme, scheme_class
 from noisymix.models import create_model
+from noisymix.rng import seed_for
 
 STATE_FILE = "train_state.safetensors"
 MODEL_FILE = "model.safetensors"
@@ -109,11 +110,6 @@ def show_progress(flag: bool | None) -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
-def _seed_for(*parts: Any) -> int:
-    return int.from_bytes(hashlib.blake2b("/".join(map(str, parts)).encode(),
-                                          digest_size=8).digest(), "little") >> 1
-
-
 class ArrayBatches:
     """Epoch-wise shuffled uint8 batches of an ``ArrayDataset`` as float [0,1] on ``device``.
 
@@ -134,7 +130,7 @@ class ArrayBatches:
         return math.ceil(len(self.labels) // self.world / self.batch_size)
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        g = torch.Generator().manual_seed(_seed_for(self.seed, "shuffle", epoch))
+        g = torch.Generator().manual_seed(seed_for(self.seed, "shuffle", epoch))
         order = _shard(torch.randperm(len(self.labels), generator=g), self.rank, self.world)
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size].to(self.images.device)
@@ -155,12 +151,12 @@ class FolderBatches:
         return math.ceil(len(self.ds) // self.world / self.batch_size)
 
     def epoch(self, epoch: int):
-        g = torch.Generator().manual_seed(_seed_for(self.seed, "shuffle", epoch))
+        g = torch.Generator().manual_seed(seed_for(self.seed, "shuffle", epoch))
         order = _shard(torch.randperm(len(self.ds), generator=g), self.rank, self.world).tolist()
         loader = torch.utils.data.DataLoader(
             torch.utils.data.Subset(self.ds, order), batch_size=self.batch_size,
             num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
-            generator=torch.Generator().manual_seed(_seed_for(self.seed, "workers", epoch)))
+            generator=torch.Generator().manual_seed(seed_for(self.seed, "workers", epoch)))
         for x, y in loader:
             yield (x.to(self.device, non_blocking=True).float().div_(255),
                    y.to(self.device, non_blocking=True))
@@ -213,7 +209,7 @@ def train(cfg: TrainConfig, out_dir: str | Path) -> dict:
 
     device = resolve_device(cfg.device)
     rank, world = dist.rank_and_world(device)
-    torch.manual_seed(_seed_for(cfg.seed, "init"))  # weight init is the only global draw
+    torch.manual_seed(seed_for(cfg.seed, "init"))  # weight init is the only global draw
     train_set = load_dataset(cfg.dataset, "train", cfg.data_root)
     if isinstance(train_set, ArrayDataset):
         if cfg.train_subset:
@@ -239,7 +235,7 @@ def train(cfg: TrainConfig, out_dir: str | Path) -> dict:
     use_cuda = device.type == "cuda"
     if use_cuda and cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    scheme = create_scheme(cfg.method, seed=_seed_for(cfg.seed, "scheme", rank),
+    scheme = create_scheme(cfg.method, seed=seed_for(cfg.seed, "scheme", rank),
                            **cfg.method_params)
     decay, no_decay = _param_groups(model)
     opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -254,7 +250,7 @@ def train(cfg: TrainConfig, out_dir: str | Path) -> dict:
     else:
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps,
                                                            eta_min=cfg.lr_min)
-    aug_gen = torch.Generator(device=device).manual_seed(_seed_for(cfg.seed, "augment", rank))
+    aug_gen = torch.Generator(device=device).manual_seed(seed_for(cfg.seed, "augment", rank))
 
     start_epoch = 0
     if state_path.exists():

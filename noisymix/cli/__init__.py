@@ -15,16 +15,48 @@ _VERB_MODULES = ("train", "evaluate", "benchmarks", "pipeline", "analysis", "fix
 
 
 class _Group(click.Group):
-    """Print library errors (bad names, missing data, foreign checkpoints) as one clear line."""
+    """The one CLI error handler: expected failures print one line and exit 1 or 2.
+
+    ``NoisymixError`` carries its exit status (2: usage, 1: run time); ``ValueError`` from
+    library argument checks counts as usage; an ``OSError`` (unwritable folder, disk full,
+    missing file) names its file. Anything else is a bug and keeps its traceback, as does
+    every error under ``noisymix --debug``.
+    """
 
     def invoke(self, ctx):
-        from noisymix.checkpoint import CheckpointError
-        from noisymix.data import DatasetError
+        from noisymix.errors import NoisymixError
 
         try:
             return super().invoke(ctx)
-        except (ValueError, DatasetError, CheckpointError, FileNotFoundError) as e:
-            raise click.ClickException(str(e)) from None
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as e:  # noqa: BLE001 — classified below, re-raised if a bug
+            if ctx.params.get("debug"):
+                raise
+            if isinstance(e, NoisymixError):
+                code = e.exit_code
+            elif isinstance(e, ValueError):
+                code = 2
+            elif isinstance(e, OSError):
+                code = 1
+            else:
+                raise
+            _fail(_one_line(e), code)
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.filename is not None and str(e.filename) not in str(e):
+        text = f"{e.filename}: {e.strerror or e}"
+    elif isinstance(e, OSError) and e.strerror:
+        text = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    else:
+        text = str(e) or type(e).__name__
+    return " ".join(text.split())
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"noisymix: error: {message}", err=True)
+    raise SystemExit(code)
 
 
 @click.group(cls=_Group)
@@ -32,10 +64,11 @@ class _Group(click.Group):
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads of torch's kernels [default: torch's choice, all cores]; "
                    "the pipeline passes each job's share")
+@click.option("--debug", is_flag=True, help="show the Python traceback of any error")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False), default=None,
               help="send everything the verb prints (stdout and stderr) to this file, "
                    "creating its folder; the pipeline's jobs log this way")
-def main(threads: int | None, log_file: str | None) -> None:
+def main(threads: int | None, log_file: str | None, debug: bool) -> None:
     """Train corruption-robust classifiers (NoisyMix and baselines) and benchmark them."""
     if log_file is not None:
         _redirect_output(log_file)

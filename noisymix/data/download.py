@@ -36,6 +36,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
+from noisymix.errors import NoisymixError
+
 CHUNK = 1 << 20  # bytes read per network / hashing step (1 MiB)
 TIMEOUT_S = 60  # socket timeout per read, seconds
 _FILTER_ERROR = getattr(tarfile, "FilterError", ())  # absent before Python 3.11.4
@@ -50,11 +52,11 @@ __all__ = [
 ]
 
 
-class DownloadError(RuntimeError):
+class DownloadError(NoisymixError, RuntimeError):
     """A download failed or produced a file that is not the published one."""
 
 
-class UnsafeArchiveError(RuntimeError):
+class UnsafeArchiveError(NoisymixError, RuntimeError):
     """An archive member would be written outside the destination, or is not a plain entry."""
 
 

@@ -15,6 +15,8 @@ from typing import Callable
 
 import numpy as np
 
+from noisymix.errors import NoisymixError
+
 CIFAR_MEAN_STD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # NoisyMix official normalisation
 IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
@@ -33,7 +35,7 @@ FASHION_CLASSES = [
 ]
 
 
-class DatasetError(RuntimeError):
+class DatasetError(NoisymixError, RuntimeError):
     """A dataset is missing or damaged; the message says how to fix it."""
 
 
