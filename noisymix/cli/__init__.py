@@ -11,7 +11,7 @@ import click
 
 from noisymix import __version__
 
-_VERB_MODULES = ("train", "evaluate", "benchmarks", "pipeline", "analysis", "fixtures")
+_VERB_MODULES = ("train", "evaluate", "benchmarks", "pipeline", "analysis", "fixtures", "zoo")
 
 
 class _Group(click.Group):
@@ -33,6 +33,8 @@ class _Group(click.Group):
         except Exception as e:  # noqa: BLE001 — classified below, re-raised if a bug
             if ctx.params.get("debug"):
                 raise
+            if isinstance(e, BrokenPipeError):  # `noisymix zoo | head`: the reader left
+                raise SystemExit(1) from None
             if isinstance(e, NoisymixError):
                 code = e.exit_code
             elif isinstance(e, ValueError):
