@@ -31,11 +31,17 @@ import time
 import cv2
 import numpy as np
 import torch
+from _reference import (
+    checkout,
+    fromstring_bytes,
+    load_definitions,
+    machine_line,
+    numpy_with,
+    stub_missing,
+)
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from _reference import checkout, fromstring_bytes, load_definitions, machine_line, numpy_with, \
-    stub_missing
 from noisymix.corruptions import corrupt, list_corruptions
 
 CIFAR_C = "ImageNet-C/create_c/make_cifar_c.py"
@@ -81,13 +87,14 @@ def load_cifar_reference(path: str):
     """make_cifar_c.py of a hendrycks/robustness checkout, its definitions only (see _reference).
 
     Shims, applied to that module alone: stand-ins for ``wand`` when it (or ImageMagick) is
-    missing, ``np.fromstring`` on bytes and ``np.float_`` (removed in numpy 2) and skimage's ``gaussian(...,
-    multichannel=True)`` (now ``channel_axis=-1``). Returns (module, its folder, stubbed names).
+    missing, ``np.fromstring`` on bytes and ``np.float_`` (removed in numpy 2) and skimage's
+    ``gaussian(..., multichannel=True)`` (now ``channel_axis=-1``). Returns (module, its
+    folder, the names stubbed).
     """
     file = checkout(path, "--reference", "hendrycks/robustness", CIFAR_C) / CIFAR_C
     stubbed = stub_missing(*WAND)
     try:
-        import scipy.ndimage.interpolation  # noqa: F401 - deprecated alias the script imports
+        import scipy.ndimage.interpolation  # the deprecated alias the script imports
     except ImportError:
         import sys
 
@@ -186,7 +193,8 @@ def main() -> None:
         print(row, flush=True)
     if ref and both:
         ours, theirs = 5 * len(x) * both / total_ours, 5 * len(x) * both / total_ref
-        print(f"| all corruptions (sum of times) | {ours:.1f} | {theirs:.1f} | {ours / theirs:.2f} |")
+        print(f"| all corruptions (sum of times) | {ours:.1f} | {theirs:.1f} | "
+              f"{ours / theirs:.2f} |")
         if missing:
             print(f"# the sum leaves out {', '.join(missing)} (not timed on both sides)")
 
