@@ -229,65 +229,45 @@ class Streams:
         """Uniform integers in [low, high), int64 (bias below 2⁻³⁰ for ranges under 2²³)."""
         return low + torch.floor(self.rand(shape, torch.float64) * (high - low)).long()
 
-    def _uniform_at(self, draw: int, flat: torch.Tensor, n: int) -> torch.Tensor:
-        """U[0, 1) float64 of draw number ``draw`` at flat positions (item·n + position) only:
-        the same values ``rand`` gives there, for sparse draws (rejection, inversion)."""
-        k = mix64(self.keys[flat // n] + _i64(_GAMMA2 * (draw + 1) % (1 << 64)))
-        return _lsr(mix64(k + (flat % n) * _i64(_GAMMA)), 11).double() * 2.0 ** -53
+    def poisson(self, rate: torch.Tensor) -> torch.Tensor:
+        """Poisson(rate) for rate (B, ...) ≥ 0, float32 counts; one draw.
 
-    def poisson(self, rate: torch.Tensor, small: float = 10.0, tries: int = 16) -> torch.Tensor:
-        """Poisson(rate) for rate (B, ...) ≥ 0 as float32 counts; reserves 1 + 2·tries draws.
+        Exact inversion through a table of CDFs, one row per distinct rate (images hold few:
+        rates are c·k/255 for uint8 pixels), searched once for all elements."""
+        levels, inverse = torch.unique(rate.double(), return_inverse=True)
+        return self.poisson_levels(inverse.view(rate.shape), levels)
 
-        Inversion for rates below ``small``; above, Hörmann's transformed rejection ("The
-        transformed rejection method for generating Poisson random variables", 1993; numpy's
-        method for large rates), at most ``tries`` proposals per element (acceptance > 0.9
-        each, so all rejected has p < 1e-16; then the last proposal is kept). Each element's
-        proposals come from fixed draw numbers, so only the elements still in play are hashed.
-        """
-        shape, b = tuple(rate.shape[1:]), rate.shape[0]
-        n = math.prod(shape)
-        first = self.draws
-        self.draws += 1 + 2 * tries
-        lam = rate.reshape(-1).double()
-        out = torch.zeros_like(lam)
-        # inversion: the smallest k with F(k) ≥ u, on a shrinking set of elements
-        idx = torch.nonzero(lam < small).squeeze(1)
-        u = self._uniform_at(first, idx, n)
-        ls = lam[idx]
-        p = torch.exp(-ls)
-        cdf = p.clone()
-        k = 0
+    def poisson_levels(self, level: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
+        """Poisson(rates[level]) for integer ``level`` (B, ...) indexing the 1-D ``rates``.
+
+        Inversion: k is the smallest count with F(k; λ) > u, one uniform u per element, found
+        by indexed search (Chen & Asau 1974): a guide table gives, for each rate and each of
+        G buckets of u, where the search starts, and a few vectorised steps finish it. Rows
+        run to λ + 12√λ + 25 counts (the mass beyond is below 1e-30); the last CDF entry is
+        set to 1 so every u lands."""
+        shape, b = tuple(level.shape[1:]), level.shape[0]
+        lam = rates.double().to(level.device).clamp_min(0)
+        top = float(lam.max()) if lam.numel() else 0.0
+        k = torch.arange(int(top + 12 * math.sqrt(top) + 26), device=lam.device, dtype=torch.float64)
+        logpmf = k * lam[:, None].clamp_min(1e-300).log() - lam[:, None] - torch.lgamma(k + 1)
+        logpmf[lam == 0, 1:] = -math.inf  # Poisson(0) is 0
+        cdf = torch.cumsum(logpmf.exp(), dim=1).clamp_max(1.0)
+        cdf[:, -1] = 1.0
+        n_k, n_g = k.numel(), 4 * k.numel()
+        edges = torch.arange(n_g, device=lam.device, dtype=torch.float64).div_(n_g)
+        guide = torch.searchsorted(cdf, edges.expand(len(lam), n_g).contiguous(), right=True)
+        u = self.rand(shape, torch.float64).view(-1)
+        lv = level.reshape(-1)
+        count = torch.gather(guide.view(-1), 0, lv * n_g + (u * n_g).long())
+        flat_cdf, base = cdf.view(-1), lv * n_k
+        # the bucket's first candidate may sit below u: step up, on the few still below
+        # (a handful of steps at most, in the far tail)
+        idx = torch.nonzero(torch.gather(flat_cdf, 0, base + count) <= u).squeeze(1)
         while idx.numel():
-            more = u > cdf
-            idx, u, ls, p, cdf = idx[more], u[more], ls[more], p[more], cdf[more]
-            k += 1
-            out[idx] = k
-            p = p * ls / k
-            cdf = cdf + p
-        # PTRS on the large rates
-        idx = torch.nonzero(lam >= small).squeeze(1)
-        for t in range(tries):
-            if idx.numel() == 0:
-                break
-            lb = lam[idx]
-            uu = self._uniform_at(first + 1 + 2 * t, idx, n) - 0.5
-            vv = self._uniform_at(first + 2 + 2 * t, idx, n)
-            slam, loglam = lb.sqrt(), lb.log()
-            bb = 0.931 + 2.53 * slam
-            a = -0.059 + 0.02483 * bb
-            inv_alpha = 1.1239 + 1.1328 / (bb - 3.4)
-            vr = 0.9277 - 3.6224 / (bb - 2)
-            us = 0.5 - uu.abs()
-            kk = torch.floor((2 * a / us + bb) * uu + lb + 0.43)
-            quick = (us >= 0.07) & (vv <= vr)
-            lhs = torch.log(vv * inv_alpha / (a / (us * us) + bb))
-            rhs = -lb + kk * loglam - torch.lgamma(kk.clamp_min(0) + 1)
-            acc = quick | ((kk >= 0) & (us >= 0.013) & (lhs <= rhs))
-            if t == tries - 1:
-                acc = torch.ones_like(acc)
-            out[idx[acc]] = kk[acc].clamp_min(0)
-            idx = idx[~acc]
-        return out.view(b, *shape).float()
+            count[idx] += 1
+            still = torch.gather(flat_cdf, 0, base[idx] + count[idx]) <= u[idx]
+            idx = idx[still]
+        return count.view(b, *shape).float()
 
     def gamma(self, concentration: float, shape: int | Sequence[int] = (), tries: int = 24) -> torch.Tensor:
         """Gamma(concentration, 1), float64 (B, *shape), Marsaglia–Tsang as ``sample_gamma``."""

@@ -34,7 +34,9 @@ def gaussian_noise(x, severity, preset, rng):
 @register_corruption("shot_noise")
 def shot_noise(x, severity, preset, rng):
     c = float(SHOT[preset][severity - 1])
-    counts = rng.poisson(x * c)  # expected photon counts c·x, (B, C, H, W)
+    # photon counts ~ Poisson(c·x); x holds k/255 levels, so one CDF row per level
+    level = torch.round(x * 255).long()
+    counts = rng.poisson_levels(level, torch.arange(256, device=x.device) * (c / 255))
     return (counts / c).clamp_(0, 1)
 
 

@@ -283,7 +283,8 @@ def _gaussian_noise(x, p, rng, size):
 def _shot_noise(x, p, rng, size):
     x = _center_crop(x, size)
     # Poisson photon counts at `rate` photons per unit intensity, every frame its own draw.
-    z = rng.poisson((x[:, None] * p["rate"]).expand(-1, p["frames"] - 1, *x.shape[1:]))
+    level = torch.round(x[:, None] * 255).long().expand(-1, p["frames"] - 1, *x.shape[1:])
+    z = rng.poisson_levels(level, torch.arange(256, device=x.device) * (p["rate"] / 255))
     seq = torch.cat([x[:, None], (z / p["rate"]).clamp(0, 1)], 1)
     return to_u8_trunc(seq)
 
