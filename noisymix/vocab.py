@@ -29,8 +29,13 @@ __all__ = [
 SCHEMES: tuple[str, ...] = (
     "erm", "mixup", "manifold_mixup", "cutmix", "puzzlemix", "nfm", "augmix", "noisymix",
 )
-# NoisyMix arXiv:2202.01263 / erichson/NoisyMix, SPEC §3: PreActResNet-18, WRN-28, ResNet-50.
-ARCHS: tuple[str, ...] = ("preactresnet18", "wrn28_2", "wrn28_4", "wrn28_10", "resnet50")
+# NoisyMix arXiv:2202.01263 / erichson/NoisyMix, SPEC §3: PreActResNet-18, WRN-28 (the official
+# code's wideresnet28, widen factor 4, which the paper calls "Wide-ResNet-28x2"), ResNet-50;
+# then textbook variants under explicit names (no official weights).
+ARCHS: tuple[str, ...] = (
+    "preactresnet18", "wrn28_4", "resnet50", "alexnet", "preactresnet18_textbook",
+    "wrn28_2_zagoruyko",
+)
 # SPEC §5 data table; digits04/digits59 are not in the paper (an embedded transfer pair).
 DATASETS: tuple[str, ...] = (
     "digits", "digits04", "digits59", "fashion-mnist", "cifar10", "cifar100", "imagenet",

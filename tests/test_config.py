@@ -51,7 +51,7 @@ def test_quick_profile_grid():
 
 def test_paper_profiles():
     c = load_config("params.yaml", profile="cifar")
-    assert c.train.epochs == 200 and c.seeds == (0, 1, 2) and set(c.archs) == {"preactresnet18", "wrn28_2"}
+    assert c.train.epochs == 200 and c.seeds == (0, 1, 2, 3, 4) and set(c.archs) == {"preactresnet18", "wrn28_4"}
     assert len(c.ablation.cells) == 10
     assert c.releases() == ["cifar10-c", "cifar100-c"]
     i = load_config("params.yaml", profile="imagenet")

@@ -6,8 +6,8 @@ from typing import Callable
 
 from torch import nn
 
-from noisymix.models.preactresnet import preactresnet18
-from noisymix.models.wideresnet import WideResNet
+from noisymix.models.preactresnet import preactresnet18, preactresnet18_textbook
+from noisymix.models.wideresnet import WideResNet, ZagoruykoWideResNet
 from noisymix.models.wrap import Normalized
 
 
@@ -30,12 +30,27 @@ def _resnet50(num_classes: int, width: float) -> nn.Module:
     return net
 
 
+def _alexnet(num_classes: int, width: float) -> nn.Module:
+    from torchvision.models import alexnet
+
+    if width != 1.0:
+        raise ValueError("alexnet has no width knob (it is imported, not trained); use width 1")
+    return alexnet(weights=None, num_classes=num_classes)
+
+
+# The paper's nets first (the official NoisyMix code's, weight-compatible with its checkpoints:
+# preactresnet18, and wrn28_4 = its ``wideresnet28``, which the paper calls "Wide-ResNet-28x2"),
+# then textbook variants under explicit names (no official weights).
 _ARCHS: dict[str, tuple[Callable[[int, float], nn.Module], list[str]]] = {
     "preactresnet18": (lambda n, w: preactresnet18(n, w), ["layer1", "layer2", "layer3"]),
-    "wrn28_2": (lambda n, w: WideResNet(28, 2, n, w), ["block1", "block2", "block3"]),
-    "wrn28_4": (lambda n, w: WideResNet(28, 4, n, w), ["block1", "block2", "block3"]),
-    "wrn28_10": (lambda n, w: WideResNet(28, 10, n, w), ["block1", "block2", "block3"]),
+    "wrn28_4": (lambda n, w: WideResNet(28, 4, n, w, dropout=0.1), ["layer1", "layer2", "layer3"]),
     "resnet50": (_resnet50, ["layer1", "layer2", "layer3"]),
+    # AlexNet: evaluated only (the mCE / mFR normaliser); no residual stages to mix at
+    "alexnet": (lambda n, w: _alexnet(n, w), []),
+    "preactresnet18_textbook": (lambda n, w: preactresnet18_textbook(n, w),
+                                ["layer1", "layer2", "layer3"]),
+    "wrn28_2_zagoruyko": (lambda n, w: ZagoruykoWideResNet(28, 2, n, w),
+                          ["block1", "block2", "block3"]),
 }
 
 
