@@ -11,9 +11,12 @@ import subprocess
 import sys
 import time
 
+from pathlib import Path
+
 import pytest
 
 from noisymix import gpu
+from noisymix.errors import UsageError
 
 WORKER = r"""
 import json, os, sys, time
@@ -30,7 +33,8 @@ json.dump({"device": lease.device, "cvd": os.environ["CUDA_VISIBLE_DEVICES"],
 
 def test_concurrent_jobs_get_distinct_devices(tmp_path):
     env = dict(os.environ, NOISYMIX_GPUS="0,1", NOISYMIX_GPU_LOCK_DIR=str(tmp_path / "locks"))
-    env.pop("LOCAL_RANK", None)
+    for k in ("LOCAL_RANK", "CUDA_VISIBLE_DEVICES", "NOISYMIX_GPU_LEASED", "SLURM_JOB_ID"):
+        env.pop(k, None)
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path / f"job{i}.json"), "0.4"],
                               env=env) for i in range(5)]
     assert all(p.wait(timeout=60) == 0 for p in procs)
@@ -89,3 +93,95 @@ def test_should_lease_rules(monkeypatch):
     monkeypatch.delenv("NOISYMIX_GPUS")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")  # e.g. SLURM gave this job one GPU
     assert gpu.visible_devices() == ["3"] and not gpu.should_lease()
+
+
+# --- lock files: never followed, in a private folder ------------------------------------------
+
+
+def test_lock_dir_is_private_and_checked(tmp_path, monkeypatch):
+    made = tmp_path / "new" / "locks"
+    gpu.lease_gpu(["0"], made, set_env=False).release()
+    assert made.stat().st_mode & 0o777 == 0o700  # created private, whatever the umask
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(gpu.LeaseError, match="mode 0777.*chmod 700"):
+        gpu.lease_gpu(["0"], shared, set_env=False)
+    assert not any(shared.iterdir())  # nothing written there
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    (tmp_path / "linked").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(gpu.LeaseError, match="symbolic link"):
+        gpu.lease_gpu(["0"], tmp_path / "linked", set_env=False)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(gpu.LeaseError, match="not a folder"):
+        gpu.lease_gpu(["0"], tmp_path / "file", set_env=False)
+    uid = os.getuid()
+    monkeypatch.setattr(os, "getuid", lambda: uid + 1)  # the folder belongs to someone else
+    with pytest.raises(gpu.LeaseError, match="owned by uid"):
+        gpu.lease_gpu(["0"], made, set_env=False)
+
+
+def test_planted_links_are_refused_not_followed(tmp_path):
+    locks = tmp_path / "locks"
+    locks.mkdir(mode=0o700)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (locks / "gpu0.lock").symlink_to(victim)
+    with pytest.raises(gpu.LeaseError, match="symbolic link"):
+        gpu.lease_gpu(["0"], locks, set_env=False)
+    os.link(victim, locks / "gpu1.lock")  # a hard link to a file of ours
+    with pytest.raises(gpu.LeaseError, match="hard link"):
+        gpu.lease_gpu(["1"], locks, set_env=False)
+    assert victim.read_text() == "precious"
+    (locks / "gpu0.lock").unlink()
+    with gpu.lease_gpu(["0"], locks, set_env=False) as lease:
+        assert lease.path == locks / "gpu0.lock"
+        assert (locks / "gpu0.lock").stat().st_mode & 0o777 == 0o600
+
+
+def test_default_lock_dir_is_per_user(monkeypatch, tmp_path):
+    monkeypatch.delenv("NOISYMIX_GPU_LOCK_DIR", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert gpu.default_lock_dir() == tmp_path / "noisymix-gpu-locks"
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    assert gpu.default_lock_dir() == Path(f"/tmp/noisymix-gpu-locks-{os.getuid()}")
+
+
+# --- inside a scheduler's grant -----------------------------------------------------------------
+
+
+@pytest.fixture
+def slurm(monkeypatch, tmp_path):
+    for k in ("LOCAL_RANK", "TORCHELASTIC_RUN_ID", "NOISYMIX_GPUS", "NOISYMIX_GPU_LEASED"):
+        monkeypatch.setenv(k, "")  # recorded, so that teardown also undoes what a lease sets
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")  # what the scheduler granted
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setenv("NOISYMIX_GPU_LOCK_DIR", str(tmp_path / "locks"))
+    return monkeypatch
+
+
+def test_lease_stays_inside_the_granted_devices(slurm):
+    assert gpu.visible_devices() == ["2", "3"] and gpu.should_lease()
+    first = gpu.lease_gpu(timeout=1)
+    try:
+        assert first.device == "2" and os.environ["CUDA_VISIBLE_DEVICES"] == "2"
+        assert first.path.name == "slurm4242-gpu2.lock"  # per job: ids may be renumbered
+        assert not gpu.should_lease()  # a child noisymix uses the parent's device
+    finally:
+        first.release()
+    slurm.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    slurm.setenv("NOISYMIX_GPUS", "0,1,2,3")  # a profile's list narrows the grant, never widens
+    assert gpu.visible_devices() == ["2", "3"]
+    a = gpu.lease_gpu(timeout=1, set_env=False)
+    b = gpu.lease_gpu(timeout=1, set_env=False)
+    assert {a.device, b.device} == {"2", "3"}
+    with pytest.raises(TimeoutError):
+        gpu.lease_gpu(timeout=0.2, set_env=False)
+    a.release()
+    b.release()
+    with pytest.raises(gpu.LeaseError, match="outside"):
+        gpu.lease_gpu(["0"], timeout=1)
+    slurm.setenv("NOISYMIX_GPUS", "0,1")
+    with pytest.raises(UsageError, match="none of the devices this job was granted"):
+        gpu.visible_devices()

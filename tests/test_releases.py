@@ -142,11 +142,14 @@ def test_download_bad_checksum_refused_and_removed(tmp_path):
     with pytest.raises(DownloadError, match="sha256"):
         download(url, dest, sha256="f" * 64, progress=False)
     assert not dest.exists()
-    # A file already at dest that does not match is removed too.
+    # A file already at dest (placed by hand) that does not match is moved aside, not lost.
     dest.write_bytes(PAYLOAD[:-1] + b"x")
-    with pytest.raises(DownloadError, match="not the published file"):
+    bad_md5 = hashlib.md5(PAYLOAD[:-1] + b"x").hexdigest()
+    with pytest.raises(DownloadError, match="not the published file.*moved aside") as e:
         download(url, dest, md5=MD5, progress=False)
-    assert not dest.exists()
+    aside = tmp_path / f"file.tar.bad-{bad_md5[:8]}"
+    assert not dest.exists() and str(aside) in str(e.value)
+    assert aside.read_bytes() == PAYLOAD[:-1] + b"x"
 
 
 def test_download_html_detected(server, tmp_path):
@@ -279,12 +282,14 @@ def test_extract_good_tar_atomically(tmp_path, suffix, mode):
     members = [(_file("DS/x.npy"), PAYLOAD[:20_000]), (_file("DS/sub/y.txt"), b"y")]
     archive = _tar(tmp_path / f"good{suffix}", members, mode)
     dest = tmp_path / "dest"
-    (dest / "DS").mkdir(parents=True)
-    (dest / "DS" / "stale.txt").write_text("left by an interrupted run")
     assert extract(archive, dest) == [dest / "DS"]
     assert (dest / "DS/x.npy").read_bytes() == PAYLOAD[:20_000]
-    assert not (dest / "DS/stale.txt").exists()  # entry replaced as a whole
-    assert sorted(p.name for p in dest.iterdir()) == ["DS"]  # no temp folder left
+    assert sorted(p.name for p in dest.iterdir()) == ["DS"]  # no temp folder or journal left
+    # An entry of the same name that this archive did not put there is never replaced.
+    (dest / "DS" / "mine.txt").write_text("the user's")
+    with pytest.raises(FileExistsError, match="already exists.*nothing was changed"):
+        extract(archive, tmp_path / "dest")
+    assert (dest / "DS" / "mine.txt").read_text() == "the user's"
 
 
 def test_extract_truncated_archive_writes_nothing(tmp_path):

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from noisymix.data.download import DownloadError, download, extract
+from noisymix.errors import UsageError
 from noisymix.vocab import ALL_CORRUPTIONS, PERTURBATIONS
 
-__all__ = ["RELEASES", "Release", "ReleaseFile", "fetch_release", "get_release", "list_releases",
-           "mirror_files", "with_mirror"]
+__all__ = ["RELEASES", "Release", "ReleaseFile", "fetch_release", "get_release", "is_complete",
+           "list_releases", "mirror_files", "with_mirror"]
 
 
 def _zenodo(record: str, filename: str) -> str:
@@ -58,6 +59,10 @@ class Release:
     archive_has_dir: bool
     page: str  # human download page
     reader: str  # class in noisymix.benchmarks.readers
+    # Whether its archives may hold symlinks / hard links (then each is resolved through all
+    # the others and must stay inside). None of the official releases has any, so every entry
+    # refuses them: a link in a CIFAR-10-C.tar is a tampered archive, not a layout to honour.
+    links: bool = False
 
 
 # The CIFAR-10-C / CIFAR-100-C archives hold one .npy per corruption (15 test + 4 extra).
@@ -199,10 +204,12 @@ def list_releases() -> list[str]:
 
 
 def get_release(name: str) -> Release:
+    """The registry entry ``name``; an unknown name is a ``UsageError`` listing the known ones."""
     try:
         return RELEASES[name]
     except KeyError:
-        raise KeyError(f"unknown release {name!r}; known: {', '.join(list_releases())}") from None
+        raise UsageError(f"unknown release {name!r}; choose one of: "
+                         f"{', '.join(list_releases())}") from None
 
 
 MIRROR_FORMAT = "noisymix-mirror/1"
@@ -261,6 +268,12 @@ def _is_done(dataset_dir: Path, f: ReleaseFile, root: Path, release: Release) ->
     return all((base / p).exists() for p in f.provides)
 
 
+def is_complete(release: Release, root: Path) -> bool:
+    """Whether every archive of ``release`` is already extracted under ``root``."""
+    root = Path(root)
+    return all(_is_done(root / release.dirname, f, root, release) for f in release.files)
+
+
 def fetch_release(
     name: str,
     root: Path,
@@ -285,7 +298,8 @@ def fetch_release(
     if files is not None:
         unknown = set(files) - {f.filename for f in release.files}
         if unknown:
-            raise KeyError(f"{release.name} has no archive(s) {sorted(unknown)}")
+            raise UsageError(f"{release.name} has no archive(s) {sorted(unknown)}; its "
+                             f"archives are {', '.join(f.filename for f in release.files)}")
         wanted = tuple(f for f in release.files if f.filename in files)
 
     for f in wanted:
@@ -297,7 +311,7 @@ def fetch_release(
                      progress=progress)
         except DownloadError as e:
             raise DownloadError(f"{release.name}: {e} (release page: {release.page})") from e
-        extract(archive, root if release.archive_has_dir else dataset_dir)
+        extract(archive, root if release.archive_has_dir else dataset_dir, links=release.links)
         if not dataset_dir.is_dir():
             raise DownloadError(
                 f"{release.name}: {f.filename} did not create {dataset_dir}; the archive layout "

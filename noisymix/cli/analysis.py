@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from noisymix.cli.choices import DATASET
+
 
 @click.command()
 @click.option("--results", multiple=True, required=True, type=click.Path(dir_okay=False),
@@ -41,7 +43,7 @@ def toy(out, seed) -> None:
 @click.command()
 @click.option("--ckpt", required=True, type=click.Path(dir_okay=False),
               help="source model.safetensors")
-@click.option("--dataset", required=True, help="target dataset")
+@click.option("--dataset", required=True, type=DATASET, help="target dataset")
 @click.option("--train-subset", type=int, default=None, help="use only the first N images")
 @click.option("--epochs", required=True, type=int)
 @click.option("--lr", default=0.001, show_default=True)

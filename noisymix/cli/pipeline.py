@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from noisymix.cli.choices import DATASET_OR_RELEASE
+
 
 def _fetch_from_mirror(name: str, root: Path, mirror: Path) -> None:
     """Put dataset ``name`` under ``root`` from a local mirror (tests, smoke runs, air-gapped
@@ -40,17 +42,43 @@ def _fetch_from_mirror(name: str, root: Path, mirror: Path) -> None:
         marker.write_text(f"{f.sha256 or f.md5 or ''}\n")
 
 
+def _dataset_origin(name: str, root: Path, download: bool) -> tuple[str, str]:
+    """(source, folder) of dataset ``name`` as it will be read: ``source`` is where its bytes
+    come from (the official URL when this call downloads them, the Debian package folder, or
+    the local folder that already holds them), ``folder`` where they lie ("" if embedded)."""
+    from noisymix.data import registry as r
+
+    if name.startswith("digits"):
+        return "sklearn.datasets.load_digits, embedded", ""
+    if name in r.CIFAR_FILES:
+        spec = r.CIFAR_FILES[name]
+        folder = root / name / spec["folder"]
+        return (spec["url"] if download and not folder.is_dir() else str(folder)), str(folder)
+    if name == "fashion-mnist":
+        local = root / "fashion-mnist"
+        if all((local / f).exists() for f in r.FASHION_MNIST_FILES):
+            return str(local), str(local)
+        if all((r.FASHION_MNIST_SYSTEM_DIR / f).exists() for f in r.FASHION_MNIST_FILES):
+            system = str(r.FASHION_MNIST_SYSTEM_DIR)
+            return f"{system} (Debian package dataset-fashion-mnist)", system
+        return (r.FASHION_MNIST_URL if download else str(local)), str(local)
+    return "", ""  # imagenet: placed by hand; its folder is known once it is found
+
+
 def prepare_dataset(name: str, root: str | Path | None = None, download: bool = False,
                     mirror: str | Path | None = None) -> dict:
     """Verify (and with ``download`` fetch) dataset or release ``name``; return its summary.
 
     Datasets (``noisymix.data.list_datasets()``) report train/test sizes and classes; releases
     (``noisymix.benchmarks.list_releases()``, e.g. ``cifar10-c``) report their folder.
-    ``mirror`` (a ``mirror.json`` of `noisymix fixtures`) replaces the official URLs and
-    checksums with the mirror's, through the same download/verify/extract code.
+    ``source`` names where the data came from: the official URL (or release page) when this
+    call downloaded it, the mirror index with ``mirror``, else the folder that already held it;
+    ``folder`` is where it lies. ``mirror`` (a ``mirror.json`` of `noisymix fixtures`) replaces
+    the official URLs and checksums with the mirror's, through the same download/verify/extract
+    code.
     """
-    from noisymix.benchmarks.releases import (fetch_release, get_release, list_releases,
-                                              with_mirror)
+    from noisymix.benchmarks.releases import (fetch_release, get_release, is_complete,
+                                              list_releases, with_mirror)
     from noisymix.data import list_datasets, load_dataset
     from noisymix.data.registry import DatasetError, default_root
 
@@ -61,16 +89,25 @@ def prepare_dataset(name: str, root: str | Path | None = None, download: bool = 
         if mirror is not None:
             _fetch_from_mirror(name, root, Path(mirror))
             download = False
+        source, folder = _dataset_origin(name, root, download)
         train = load_dataset(name, "train", root, download=download)
         test = load_dataset(name, "test", root, download=download)
-        source = str(getattr(train, "root", "") or root)
-        if name == "digits":
-            source = "sklearn.datasets.load_digits"
+        if getattr(train, "root", None) is not None:  # an image folder: the tree it read
+            folder = str(train.root.parent)
+            source = source or folder
+        if mirror is not None and not name.startswith("digits"):
+            source = f"mirror {mirror}"
         return {"dataset": name, "kind": "dataset", "n_train": len(train), "n_test": len(test),
-                "classes": list(train.classes), "source": source}
+                "classes": list(train.classes), "source": source, "folder": folder}
     if name in list_releases():
         release = get_release(name)
         folder = root / release.dirname
+        if mirror is not None:
+            source = f"mirror {mirror}"
+        elif download and not is_complete(release, root):
+            source = release.files[0].url if len(release.files) == 1 else release.page
+        else:
+            source = str(folder)
         if download:
             rel = with_mirror(release, mirror) if mirror is not None else None
             folder = fetch_release(name, root, release=rel, progress=False)
@@ -79,14 +116,14 @@ def prepare_dataset(name: str, root: str | Path | None = None, download: bool = 
                                f"{name} --download` or extract it there by hand "
                                f"({release.page})")
         return {"dataset": name, "kind": "release", "n_train": None, "n_test": None,
-                "classes": None, "source": str(folder)}
+                "classes": None, "source": source, "folder": str(folder)}
     raise ValueError(f"unknown dataset {name!r}; choose one of: "
                      f"{', '.join(list_datasets() + list_releases())}")
 
 
 @click.command()
-@click.option("--dataset", required=True,
-              help="a dataset (digits, fashion-mnist, cifar10, ...) or release (cifar10-c, ...)")
+@click.option("--dataset", required=True, type=DATASET_OR_RELEASE,
+              help="a training set or an official benchmark release")
 @click.option("--data-root", default=None, help="dataset directory [env NOISYMIX_DATA or ./data]")
 @click.option("--download/--no-download", default=False, show_default=True,
               help="fetch what is missing (checksums verified, resumable)")
@@ -101,7 +138,8 @@ def prepare(dataset, data_root, download, mirror, out) -> None:
     info = prepare_dataset(dataset, data_root, download, mirror)
     write_json(out, info)
     sizes = "" if info["n_train"] is None else f": {info['n_train']} train / {info['n_test']} test"
-    click.echo(f"{dataset} ready ({info['source']}){sizes} → {out}")
+    where = f" in {info['folder']}" if info["folder"] else ""
+    click.echo(f"{dataset} ready{where} (source: {info['source']}){sizes} → {out}")
 
 
 @click.command(name="dvc-yaml")

@@ -11,10 +11,18 @@ cannot resume a 20 GB archive, accept Zenodo's HTML error pages as data and extr
   HTML pages and truncated files with one message that says what to do, verifies the
   published checksum(s) and only then renames the file to ``dest`` (so ``dest`` existing means
   "complete and verified").
+* A file the user placed at ``dest`` by hand that fails verification is moved aside
+  (``<name>.bad-<digest8>``), never deleted; the message says where it went.
 * ``extract`` checks every member before writing anything (no absolute paths, no ``..``
-  escapes, no links pointing outside, no device files), reads the whole archive once to prove
-  it is complete, extracts into a temporary directory and renames the finished entries into
-  place, so a crash never leaves a half-written dataset that looks complete.
+  escapes, no device files; links resolved against every other link of the archive, so a pair
+  such as ``ds/a -> b/..`` + ``ds/b -> ..`` cannot point outside; and links refused outright
+  unless the caller allows them: no dataset noisymix fetches contains any), reads the whole
+  archive once to prove it is complete, extracts into a temporary directory (through Python's
+  ``filter="data"``, which re-checks at write time) and renames the finished entries into
+  place, so a crash never leaves a half-written dataset that looks complete. It never deletes
+  or replaces anything it did not put there itself: an entry of the same name that an earlier,
+  interrupted extraction of the same archive placed (recorded in a journal by inode) is
+  replaced, anything else is refused with a message.
 
 Everything works offline on ``file://`` URLs; tests use a loopback ``http.server``.
 """
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import os
 import shutil
 import stat
@@ -44,6 +53,7 @@ _FILTER_ERROR = getattr(tarfile, "FilterError", ())  # absent before Python 3.11
 
 __all__ = [
     "DownloadError",
+    "EntryExistsError",
     "UnsafeArchiveError",
     "download",
     "extract",
@@ -58,6 +68,10 @@ class DownloadError(NoisymixError, RuntimeError):
 
 class UnsafeArchiveError(NoisymixError, RuntimeError):
     """An archive member would be written outside the destination, or is not a plain entry."""
+
+
+class EntryExistsError(NoisymixError, FileExistsError):
+    """Extraction would replace an entry that this archive did not put there."""
 
 
 # ------------------------------------------------------------------------------- checksums
@@ -77,16 +91,44 @@ def verify_file(
     path: Path, sha256: str | None = None, md5: str | None = None, expected_size: int | None = None
 ) -> list[str]:
     """Problems found with ``path`` (empty list: it matches every expectation given)."""
+    return _verify(path, sha256, md5, expected_size)[0]
+
+
+def _verify(path: Path, sha256: str | None, md5: str | None,
+            expected_size: int | None) -> tuple[list[str], dict[str, str]]:
+    """(problems, the digests computed on the way) for ``path``."""
     path = Path(path)
     problems = []
     size = path.stat().st_size
     if expected_size is not None and size != expected_size:
         problems.append(f"size is {size} bytes, expected {expected_size}")
     wanted = {k: v.strip().lower() for k, v in (("md5", md5), ("sha256", sha256)) if v}
+    got: dict[str, str] = {}
     if wanted and not problems:  # a wrong size already settles it; skip hashing gigabytes
         got = file_digests(path, tuple(wanted))
         problems += [f"{a} is {got[a]}, expected {v}" for a, v in wanted.items() if got[a] != v]
-    return problems
+    return problems, got
+
+
+def _move_aside(path: Path, digests: dict[str, str]) -> Path:
+    """Rename a user's file that failed verification to ``<name>.bad-<8 hex>`` beside it.
+
+    The suffix is its sha256 (or md5) where verification computed one, else a hash of its
+    size and first MiB (no second pass over gigabytes); a name in use gets ``-1``, ``-2``, ...
+    """
+    tag = digests.get("sha256") or digests.get("md5")
+    if tag is None:
+        h = hashlib.sha256(str(path.stat().st_size).encode())
+        with open(path, "rb") as f:
+            h.update(f.read(CHUNK))
+        tag = h.hexdigest()
+    aside = path.with_name(f"{path.name}.bad-{tag[:8]}")
+    n = 0
+    while os.path.lexists(aside):
+        n += 1
+        aside = path.with_name(f"{path.name}.bad-{tag[:8]}-{n}")
+    os.rename(path, aside)
+    return aside
 
 
 # -------------------------------------------------------------------------------- download
@@ -133,9 +175,10 @@ def download(
 ) -> Path:
     """Download ``url`` to ``dest``, verified; resume ``dest.part`` if a previous try stopped.
 
-    If ``dest`` already exists it is verified (checksums, size) and returned without any
-    network access; a mismatching ``dest`` is removed and an error raised. ``sha256``/``md5``
-    are hex digests (either, both or neither); ``expected_size`` is in bytes.
+    If ``dest`` already exists (e.g. placed there by hand) it is verified (checksums, size) and
+    returned without any network access; a mismatching ``dest`` is moved aside to
+    ``<dest>.bad-<digest8>`` (never deleted) and an error raised. ``sha256``/``md5`` are hex
+    digests (either, both or neither); ``expected_size`` is in bytes.
 
     Raises ``DownloadError`` for HTTP/network failures, HTML pages served instead of data,
     truncated or oversized files and checksum mismatches (the bad file is removed; a merely
@@ -146,13 +189,14 @@ def download(
     part = dest.with_name(dest.name + ".part")
 
     if dest.exists():
-        problems = verify_file(dest, sha256, md5, expected_size)
+        problems, digests = _verify(dest, sha256, md5, expected_size)
         if not problems:
             return dest
-        dest.unlink()
+        aside = _move_aside(dest, digests)
         raise DownloadError(
             f"{dest} exists but is not the published file ({'; '.join(problems)}); it was "
-            f"removed. Run again to download it, or: {_manual_hint(url, dest)}"
+            f"moved aside to {aside} (not deleted). Run again to download it, or: "
+            f"{_manual_hint(url, dest)}"
         )
 
     start = part.stat().st_size if part.exists() else 0
@@ -287,6 +331,16 @@ def _check_name(name: str, archive: Path) -> PurePosixPath:
     return PurePosixPath(norm)
 
 
+class _Member:
+    """One archive member as the checks see it: its normalised path, its raw name, its kind
+    (``file``, ``dir``, ``sym``, ``hard``) and a link's target."""
+
+    __slots__ = ("path", "raw", "kind", "target")
+
+    def __init__(self, path: PurePosixPath, raw: str, kind: str, target: str | None = None):
+        self.path, self.raw, self.kind, self.target = path, raw, kind, target
+
+
 def _check_link(member: PurePosixPath, target: str, archive: Path, hard: bool) -> None:
     target = target.replace("\\", "/")
     if target.startswith("/") or (len(target) > 1 and target[1] == ":"):
@@ -302,18 +356,82 @@ def _check_link(member: PurePosixPath, target: str, archive: Path, hard: bool) -
         )
 
 
-def _check_through_links(paths: list[PurePosixPath], links: set[PurePosixPath], archive: Path):
-    # A member written *through* an earlier symlink ("a" -> ".", then "a/a/../x") defeats
-    # lexical checks; no official archive does this, so refuse it outright.
-    for p in paths:
-        for parent in p.parents:
-            if parent in links:
+_MAX_HOPS = 40  # symlinks followed while resolving one path (the kernel's limit, ELOOP)
+
+
+def _resolve(parts: list[str], symlinks: dict[tuple[str, ...], str]) -> tuple[str, ...] | None:
+    """Where ``parts`` (relative to the destination) lands once every symlink of the archive
+    exists, component by component as the kernel resolves it; None if it ever leaves the
+    destination (stricter than realpath: going out and back in is refused too)."""
+    out: list[str] = []
+    todo = list(parts)
+    hops = 0
+    while todo:
+        c = todo.pop(0)
+        if c in ("", "."):
+            continue
+        if c == "..":
+            if not out:
+                return None
+            out.pop()
+            continue
+        out.append(c)
+        target = symlinks.get(tuple(out))
+        if target is not None:
+            hops += 1
+            if hops > _MAX_HOPS or target.startswith("/"):
+                return None
+            out.pop()  # a symlink resolves against its own folder
+            todo = target.split("/") + todo
+    return tuple(out)
+
+
+def _check_members(members: list[_Member], archive: Path, links: bool) -> None:
+    """Refuse members written through a symlink and links that, followed through the other
+    links of the archive, leave the destination; then, unless ``links``, any link at all."""
+    symlinks = {m.path.parts: m.target.replace("\\", "/") for m in members if m.kind == "sym"}
+    for m in members:
+        # Walk the raw name as the kernel will ("a/b/../x" visits a/b): no folder on the way
+        # may be a symlink, whatever the lexical normal form says.
+        seen: list[str] = []
+        comps = [c for c in m.raw.replace("\\", "/").split("/") if c not in ("", ".")]
+        for i, c in enumerate(comps):
+            if c == "..":
+                if seen:
+                    seen.pop()
+                continue
+            seen.append(c)
+            if i < len(comps) - 1 and tuple(seen) in symlinks:
                 raise UnsafeArchiveError(
-                    f"{archive.name}: member {str(p)!r} lies under the symlink {str(parent)!r}"
+                    f"{archive.name}: member {str(m.path)!r} lies under the symlink "
+                    f"{'/'.join(seen)!r}"
                 )
+        if m.kind != "sym" and m.path.parts in symlinks:
+            raise UnsafeArchiveError(
+                f"{archive.name}: member {str(m.path)!r} has the name of a symlink of the "
+                f"same archive; refused"
+            )
+    for m in members:
+        if m.kind not in ("sym", "hard"):
+            continue
+        target = m.target.replace("\\", "/").split("/")
+        base = list(m.path.parent.parts) if m.kind == "sym" else []
+        if _resolve(base + target, symlinks) is None:
+            raise UnsafeArchiveError(
+                f"{archive.name}: link {str(m.path)!r} -> {m.target!r} resolves outside the "
+                f"destination through the other links of the archive; refused"
+            )
+    if not links:
+        m = next((m for m in members if m.kind in ("sym", "hard")), None)
+        if m is not None:
+            what = "symbolic" if m.kind == "sym" else "hard"
+            raise UnsafeArchiveError(
+                f"{archive.name}: member {str(m.path)!r} is a {what} link ({m.target!r}); the "
+                f"datasets noisymix fetches hold no links, so archives with links are refused"
+            )
 
 
-def _validate_tar(archive: Path) -> None:
+def _validate_tar(archive: Path, links: bool) -> list[_Member]:
     try:
         with tarfile.open(archive, "r:*") as tf:
             # getmembers() walks every header to the end: a truncated or corrupt archive
@@ -330,57 +448,110 @@ def _validate_tar(archive: Path) -> None:
         raise UnsafeArchiveError(
             f"{archive} is truncated or corrupt ({e}); delete it and download it again"
         ) from e
-    paths, links = [], set()
+    out = []
     for m in members:
         p = _check_name(m.name, archive)
         if m.ischr() or m.isblk() or m.isfifo() or m.isdev():
             raise UnsafeArchiveError(f"{archive.name}: device/fifo member {m.name!r} refused")
         if m.issym() or m.islnk():
             _check_link(p, m.linkname, archive, hard=m.islnk())
-        if m.issym():
-            links.add(p)
         if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
             raise UnsafeArchiveError(f"{archive.name}: unsupported member type {m.name!r}")
-        paths.append(p)
-    _check_through_links(paths, links, archive)
+        kind = "sym" if m.issym() else "hard" if m.islnk() else "dir" if m.isdir() else "file"
+        out.append(_Member(p, m.name, kind, m.linkname if kind in ("sym", "hard") else None))
+    _check_members(out, archive, links)
+    return out
 
 
-def _validate_zip(archive: Path) -> None:
+def _validate_zip(archive: Path, links: bool) -> list[_Member]:
     try:
         with zipfile.ZipFile(archive) as zf:
             bad = zf.testzip()  # reads every member and checks its CRC
             if bad is not None:
                 raise zipfile.BadZipFile(f"CRC error in {bad!r}")
-            infos = zf.infolist()
-            paths, links = [], set()
-            for info in infos:
+            out = []
+            for info in zf.infolist():
                 p = _check_name(info.filename, archive)
                 mode = info.external_attr >> 16
                 if stat.S_ISLNK(mode):
-                    _check_link(p, zf.read(info).decode("utf-8", "replace"), archive, hard=False)
-                    links.add(p)
-                elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
+                    target = zf.read(info).decode("utf-8", "replace")
+                    _check_link(p, target, archive, hard=False)
+                    out.append(_Member(p, info.filename, "sym", target))
+                    continue
+                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
                     raise UnsafeArchiveError(f"{archive.name}: device member {info.filename!r}")
-                paths.append(p)
-            _check_through_links(paths, links, archive)
+                out.append(_Member(p, info.filename, "dir" if info.is_dir() else "file"))
     except (zipfile.BadZipFile, EOFError, OSError) as e:
         raise UnsafeArchiveError(
             f"{archive} is truncated or corrupt ({e}); delete it and download it again"
         ) from e
+    _check_members(out, archive, links)
+    return out
 
 
-def extract(archive: Path, dest_dir: Path) -> list[Path]:
+def _journal(dest_dir: Path, archive: Path) -> Path:
+    return dest_dir / f".noisymix-extracting-{archive.name}"
+
+
+def _placed_by_us(journal: Path) -> dict[str, tuple[int, int]]:
+    """name -> (st_dev, st_ino) of each entry an interrupted extraction renamed into place."""
+    try:
+        lines = journal.read_text().splitlines()
+    except FileNotFoundError:
+        return {}
+    out = {}
+    for line in lines:
+        try:
+            name, dev, ino = json.loads(line)
+            out[str(name)] = (int(dev), int(ino))
+        except (ValueError, TypeError):
+            continue  # a line cut by the crash: that entry was not renamed yet
+    return out
+
+
+def _is_ours(target: Path, placed: dict[str, tuple[int, int]]) -> bool:
+    st = os.lstat(target)
+    return placed.get(target.name) == (st.st_dev, st.st_ino)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def extract(archive: Path, dest_dir: Path, *, links: bool = False) -> list[Path]:
     """Safely extract ``archive`` into ``dest_dir``; return the top-level entries created.
 
     The archive is fully read and every member checked before anything is written (raises
-    ``UnsafeArchiveError``). Members are extracted into a temporary folder inside
-    ``dest_dir`` and each top-level entry is then renamed into place; an existing entry of the
-    same name (left by an earlier interrupted extraction of this archive) is replaced.
+    ``UnsafeArchiveError``); symlinks and hard links are refused unless ``links`` (no dataset
+    noisymix fetches needs them; with ``links`` each is resolved through all the others and
+    must stay inside). Members are extracted into a temporary folder inside ``dest_dir`` and
+    each top-level entry is then renamed into place. An existing entry of the same name is
+    replaced only if an interrupted extraction of this archive put it there (its inode is in
+    the journal ``.noisymix-extracting-<archive>``); anything else raises ``EntryExistsError``
+    before a byte is written, so nothing outside the new entries is ever deleted.
     """
     archive, dest_dir = Path(archive), Path(dest_dir)
     kind = _archive_kind(archive)
-    (_validate_zip if kind == "zip" else _validate_tar)(archive)
+    members = (_validate_zip if kind == "zip" else _validate_tar)(archive, links)
+    tops = sorted({m.path.parts[0] for m in members if m.path.parts})
 
+    journal = _journal(dest_dir, archive)
+    placed = _placed_by_us(journal)
+
+    def refuse_existing(name: str) -> None:
+        target = dest_dir / name
+        if os.path.lexists(target) and not _is_ours(target, placed):
+            raise EntryExistsError(
+                f"{archive.name}: {target} already exists and was not extracted from this "
+                f"archive; refusing to replace it (nothing was changed). Move it away or "
+                f"delete it yourself, then run again"
+            )
+
+    for name in tops:
+        refuse_existing(name)
     dest_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".extract-{archive.name}-", dir=dest_dir))
     try:
@@ -396,14 +567,20 @@ def extract(archive: Path, dest_dir: Path) -> list[Path]:
                 else:  # pragma: no cover - older 3.11 patch releases
                     tf.extractall(tmp)
         created = []
-        for entry in sorted(tmp.iterdir()):
-            target = dest_dir / entry.name
-            if target.is_symlink() or target.is_file():
-                target.unlink()
-            elif target.is_dir():
-                shutil.rmtree(target)
-            os.replace(entry, target)
-            created.append(target)
+        with open(journal, "a") as log:
+            for entry in sorted(tmp.iterdir()):
+                target = dest_dir / entry.name
+                refuse_existing(entry.name)  # again: a user may have made it meanwhile
+                if os.path.lexists(target):  # ours, from an interrupted extraction
+                    _remove(target)
+                # Journal first: a crash right after the rename leaves an entry a rerun knows.
+                st = os.lstat(entry)
+                log.write(json.dumps([entry.name, st.st_dev, st.st_ino]) + "\n")
+                log.flush()
+                os.fsync(log.fileno())
+                os.replace(entry, target)
+                created.append(target)
+        journal.unlink()
         return created
     except _FILTER_ERROR as e:
         raise UnsafeArchiveError(f"{archive.name}: {e}") from e

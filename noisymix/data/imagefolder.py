@@ -4,6 +4,9 @@ Layout: ``<root>/{train,val}/<wnid>/<image>``. Images are decoded by a DataLoade
 to the training step as uint8 (B, 3, S, S) tensors; AugMix and the schemes then run batched on
 the device. Evaluation is deterministic: resize 256 → centre crop 224, never a training
 transform (the official NoisyMix validation loader applied training transforms).
+
+An image that cannot be decoded (truncated download, a stray non-image file) stops the run
+with one ``InputError`` naming the file, also when decoding happens in a loader worker.
 """
 
 from __future__ import annotations
@@ -11,10 +14,44 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from PIL import Image
 from torchvision import datasets
 from torchvision.transforms import v2
 
 from noisymix.data.registry import DatasetError, DatasetInfo
+from noisymix.errors import InputError
+
+
+class UnreadableImageError(InputError):
+    """An image file of a dataset cannot be decoded (exit status 1, the file named).
+
+    DataLoader workers hand their exceptions to the main process as text: torch re-raises
+    ``type(message=<worker traceback>)`` when the type has a truthy ``message`` attribute
+    (``torch._utils.ExceptionWrapper.reraise``), else ``type(<traceback>)``. Taking the
+    ``message`` form and keeping only its last line gives back this error's own one-line
+    message, so the CLI prints that instead of a traceback pasted into one line.
+    """
+
+    message = "an image file cannot be decoded"
+
+    def __init__(self, text: str = "", *, message: str | None = None):
+        if message is not None:
+            last = message.rstrip().splitlines()[-1] if message.strip() else ""
+            head = f"{type(self).__module__}.{type(self).__qualname__}: "
+            text = last[len(head):] if last.startswith(head) else last
+        super().__init__(text)
+
+
+def load_rgb(path: str):
+    """PIL RGB image of ``path`` (fully decoded here); an undecodable file raises
+    ``UnreadableImageError`` naming it. torchvision's default loader, with the file named."""
+    try:
+        with open(path, "rb") as f, Image.open(f) as im:
+            return im.convert("RGB")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise UnreadableImageError(f"{path} is not a readable image "
+                                   f"({' '.join(str(e).split()) or type(e).__name__}); "
+                                   f"remove or replace it") from e
 
 
 @dataclasses.dataclass
@@ -35,8 +72,7 @@ class FolderDataset:
                              v2.RandomHorizontalFlip()])
         else:
             tf = eval_transform(size)
-        ds = datasets.ImageFolder(str(self.root), transform=tf)
-        return ds
+        return datasets.ImageFolder(str(self.root), transform=tf, loader=load_rgb)
 
 
 def eval_transform(size: int = 224):
@@ -74,4 +110,5 @@ def load_imagefolder(root: Path, split: str, info: DatasetInfo) -> FolderDataset
     return FolderDataset(sub, split, list(ds.classes), info, list(ds.samples))
 
 
-__all__ = ["FolderDataset", "ResizeCenterCrop", "eval_transform", "load_imagefolder"]
+__all__ = ["FolderDataset", "ResizeCenterCrop", "UnreadableImageError", "eval_transform",
+           "load_imagefolder", "load_rgb"]

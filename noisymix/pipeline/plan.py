@@ -7,6 +7,10 @@ Snakemake's rules take their `shell:` command and inputs from here (workflow/rul
 `noisymix dvc-yaml` writes the same jobs as DVC stages. The commands are therefore equal by
 construction; tests check it against `snakemake -n -p`.
 
+Every value in a command is shell-quoted (``shlex.quote``; plain names and paths come out
+unchanged), so a scheme hyper-parameter such as ``--param note=a b`` or ``$(...)`` from
+params.yaml reaches the verb verbatim as one argument and is never run by the shell.
+
 Torch-free (Snakemake imports it at start-up).
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import shlex
 from functools import lru_cache
 from pathlib import Path
 
@@ -74,9 +79,14 @@ class Job:
         return CODE[self.rule]
 
 
+def _arg(flag: str, *values: object) -> str:
+    """``--flag value [value ...]`` with every value shell-quoted (one argument each)."""
+    return " ".join([flag, *(shlex.quote(str(v)) for v in values)])
+
+
 def _flags(*pairs: tuple[str, object]) -> list[str]:
-    """``--flag value`` for each pair whose value is not None."""
-    return [f"{flag} {value}" for flag, value in pairs if value is not None]
+    """``--flag value`` (quoted) for each pair whose value is not None."""
+    return [_arg(flag, value) for flag, value in pairs if value is not None]
 
 
 def _log_path(rule: str, wildcards: tuple) -> str:
@@ -88,7 +98,8 @@ def _log_path(rule: str, wildcards: tuple) -> str:
 def _cmd(verb: str, args: list[str], log: str, threads: int | None = 1) -> str:
     """``noisymix --log LOG [--threads N] VERB ARGS``: the verb writes its own log (creating the
     folder), so the command runs unchanged under Snakemake and DVC."""
-    head = ["noisymix", f"--log {log}"] + ([f"--threads {threads}"] if threads else []) + [verb]
+    head = ["noisymix", _arg("--log", log), *([_arg("--threads", threads)] if threads else []),
+            verb]
     return " ".join(head + [a for a in args if a])
 
 
@@ -104,9 +115,9 @@ class Planner:
         if self.p.mirror is None:
             return []
         log = "logs/fixtures/fixtures.log"
-        names = [f"--name {n}" for n in self.p.fixture_names()]
-        cmd = _cmd("fixtures", [*names, f"--seed {self.p.fixture_seed}", "--out fixtures"], log,
-                   threads=None)
+        names = [_arg("--name", n) for n in self.p.fixture_names()]
+        cmd = _cmd("fixtures", [*names, _arg("--seed", self.p.fixture_seed), "--out fixtures"],
+                   log, threads=None)
         return [Job("fixtures", (), cmd, (), ("fixtures",), log)]
 
     def prepare(self) -> list[Job]:
@@ -115,8 +126,9 @@ class Planner:
         jobs = []
         for name in names:
             out, log = DATA_MARKER.format(name=name), f"logs/prepare/{name}.log"
-            args = [f"--dataset {name}", "--download" if p.download or p.smoke else "--no-download",
-                    *_flags(("--mirror", p.mirror)), *self.data_root, f"--out {out}"]
+            args = [_arg("--dataset", name),
+                    "--download" if p.download or p.smoke else "--no-download",
+                    *_flags(("--mirror", p.mirror)), *self.data_root, _arg("--out", out)]
             inputs = (p.mirror,) if p.mirror else ()
             jobs.append(Job("prepare", (("name", name),), _cmd("prepare", args, log, None),
                             inputs, (out,), log))
@@ -132,10 +144,10 @@ class Planner:
         c, jobs = self.p.corruptions, []
         for d in self.p.eval_datasets():
             out, log = BENCHMARK_DIR.format(dataset=d, kind="c"), f"logs/corrupt/{d}.log"
-            args = [f"--dataset {d}", "--split test", *self.data_root, f"--preset {c.preset}",
-                    f"--corruptions {','.join(c.names)}",
-                    f"--severities {','.join(map(str, c.severities))}", f"--seed {c.seed}",
-                    *_flags(("--limit", c.limit)), f"--out {out}"]
+            args = [_arg("--dataset", d), "--split test", *self.data_root,
+                    _arg("--preset", c.preset), _arg("--corruptions", ",".join(c.names)),
+                    _arg("--severities", ",".join(map(str, c.severities))),
+                    _arg("--seed", c.seed), *_flags(("--limit", c.limit)), _arg("--out", out)]
             jobs.append(Job("corrupt", (("dataset", d),), _cmd("corrupt", args, log),
                             (DATA_MARKER.format(name=d),), (out,), log))
         return jobs
@@ -146,9 +158,9 @@ class Planner:
         s, jobs = self.p.perturbations, []
         for d in self.p.datasets:
             out, log = BENCHMARK_DIR.format(dataset=d, kind="p"), f"logs/perturb/{d}.log"
-            args = [f"--dataset {d}", "--split test", *self.data_root, f"--preset {s.preset}",
-                    f"--perturbations {','.join(s.names)}", f"--seed {s.seed}",
-                    *_flags(("--limit", s.limit)), f"--out {out}"]
+            args = [_arg("--dataset", d), "--split test", *self.data_root,
+                    _arg("--preset", s.preset), _arg("--perturbations", ",".join(s.names)),
+                    _arg("--seed", s.seed), *_flags(("--limit", s.limit)), _arg("--out", out)]
             jobs.append(Job("perturb", (("dataset", d),), _cmd("perturb", args, log),
                             (DATA_MARKER.format(name=d),), (out,), log))
         return jobs
@@ -157,13 +169,13 @@ class Planner:
     def _train_job(self, run, rule: str, wildcards: tuple) -> Job:
         p, t = self.p, self.p.train
         log = _log_path(rule, wildcards)
-        params = [f"--param {a}" for a in p.param_args(run.method, run.cell)]
-        args = [f"--dataset {run.dataset}", f"--arch {run.arch}", f"--width {p.width}",
-                f"--method {run.method}", *params, f"--epochs {t.epochs}",
-                f"--batch-size {t.batch_size}", f"--lr {t.lr}",
-                f"--weight-decay {t.weight_decay}", f"--seed {run.seed}",
+        params = [_arg("--param", a) for a in p.param_args(run.method, run.cell)]
+        args = [_arg("--dataset", run.dataset), _arg("--arch", run.arch), _arg("--width", p.width),
+                _arg("--method", run.method), *params, _arg("--epochs", t.epochs),
+                _arg("--batch-size", t.batch_size), _arg("--lr", t.lr),
+                _arg("--weight-decay", t.weight_decay), _arg("--seed", run.seed),
                 *_flags(("--train-subset", t.train_subset)), *self.data_root, "--no-progress",
-                f"--out {run.path}"]
+                _arg("--out", run.path)]
         return Job(rule, wildcards, _cmd("train", args, log),
                    (DATA_MARKER.format(name=run.dataset),),
                    (f"{run.path}/model.safetensors", f"{run.path}/model.json"), log)
@@ -187,10 +199,11 @@ class Planner:
                   ("seed", str(s.seed)), ("target", t.target))
             log = _log_path("finetune", wc)
             model = f"{s.path}/model.safetensors"
-            args = [f"--ckpt {model}", f"--dataset {t.target}",
+            args = [_arg("--ckpt", model), _arg("--dataset", t.target),
                     *_flags(("--train-subset", f.train_subset)), *self.data_root,
-                    f"--epochs {f.epochs}", f"--lr {f.lr}", f"--weight-decay {f.weight_decay}",
-                    f"--batch-size {f.batch_size}", f"--seed {s.seed}", f"--out {t.path}"]
+                    _arg("--epochs", f.epochs), _arg("--lr", f.lr),
+                    _arg("--weight-decay", f.weight_decay), _arg("--batch-size", f.batch_size),
+                    _arg("--seed", s.seed), _arg("--out", t.path)]
             jobs.append(Job("finetune", wc, _cmd("finetune", args, log),
                             (model, DATA_MARKER.format(name=t.target)),
                             (f"{t.path}/model.safetensors", f"{t.path}/model.json"), log))
@@ -220,10 +233,10 @@ class Planner:
         log = _log_path(rule, wildcards)
         values, deps = self._benchmarks(dataset, with_perturbations)
         model = f"{run_dir}/model.safetensors"
-        args = [f"--ckpt {model}", *(f"--benchmark {v}" for v in values), *identity,
+        args = [_arg("--ckpt", model), *(_arg("--benchmark", v) for v in values), *identity,
                 *_flags(("--fgsm-eps", e.fgsm_eps), ("--limit", e.limit)),
                 "--extra-corruptions" if p.corruptions.extra else "", *self.data_root,
-                f"--out {run_dir}/eval.parquet", f"--json {run_dir}/eval.json"]
+                _arg("--out", f"{run_dir}/eval.parquet"), _arg("--json", f"{run_dir}/eval.json")]
         return Job(rule, wildcards, _cmd("eval", args, log), (model, *deps),
                    (f"{run_dir}/eval.parquet", f"{run_dir}/eval.json"), log,
                    metrics=(f"{run_dir}/eval.json",))
@@ -233,17 +246,19 @@ class Planner:
         for r in self.p.runs():
             wc = (("dataset", r.dataset), ("arch", r.arch), ("method", r.method),
                   ("seed", str(r.seed)))
-            jobs.append(self._eval_job("eval", wc, r.path, r.dataset, True, ["--kind main"]))
+            jobs.append(self._eval_job("eval", wc, r.path, r.dataset, True,
+                                       [_arg("--kind", "main")]))
         for r in self.p.ablation_runs():
             wc = (("dataset", r.dataset), ("arch", r.arch), ("cell", r.cell), ("seed", str(r.seed)))
             jobs.append(self._eval_job("eval_ablation", wc, r.path, r.dataset, True,
-                                       ["--kind ablation", f"--ablation-cell {r.cell}"]))
+                                       [_arg("--kind", "ablation"),
+                                        _arg("--ablation-cell", r.cell)]))
         for t in self.p.transfer_runs():
             s = t.source
             wc = (("dataset", s.dataset), ("arch", s.arch), ("method", s.method),
                   ("seed", str(s.seed)), ("target", t.target))
             jobs.append(self._eval_job("eval_transfer", wc, t.path, t.target, False,
-                                       ["--kind transfer"]))
+                                       [_arg("--kind", "transfer")]))
         return jobs
 
     # -- tables ------------------------------------------------------------------------------
@@ -251,7 +266,7 @@ class Planner:
         if not self.p.toy.enabled:
             return []
         log = "logs/toy/toy.log"
-        cmd = _cmd("toy", [f"--seed {self.p.toy.seed}", f"--out {TOY_DIR}"], log)
+        cmd = _cmd("toy", [_arg("--seed", self.p.toy.seed), _arg("--out", TOY_DIR)], log)
         outs = tuple(f"{TOY_DIR}/{f}" for f in ("toy.json", "toy.png", "toy_grid.npz"))
         return [Job("toy", (), cmd, (), outs, log)]
 
@@ -260,8 +275,8 @@ class Planner:
         log = f"logs/aggregate/{self.p.name}.log"
         results = [j.outs[0] for j in evals]
         toy_inputs = [f"{TOY_DIR}/toy.json", f"{TOY_DIR}/toy_grid.npz"] if toy else []
-        args = [f"--results {' '.join(results)}",
-                *([f"--toy {TOY_DIR}/toy.json"] if toy else []), f"--out {out}"]
+        args = [_arg("--results", *results),
+                *([_arg("--toy", f"{TOY_DIR}/toy.json")] if toy else []), _arg("--out", out)]
         return [Job("aggregate", (("profile", self.p.name),), _cmd("aggregate", args, log, None),
                     (*results, *toy_inputs),
                     (f"{out}/summary.json", f"{out}/tables", f"{out}/figures"), log)]
