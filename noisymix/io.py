@@ -40,26 +40,23 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def write_manifest(out_dir: str | Path, **info) -> Path:
-    """``out_dir/manifest.json``: every file of a benchmark folder with its size and sha256.
+def write_manifest(out_dir: str | Path, include=None, **info) -> Path:
+    """``out_dir/manifest.json``: ``info`` (format, kind, layout, generator settings: see
+    ``noisymix.manifest``) and every file of the folder (``include(relative path)``: only
+    those it accepts, e.g. a writer's own outputs), subfolders included, with its size and
+    sha256 under its relative POSIX path. Dot-files (temporaries, records) are never listed.
 
     Written last and atomically, so its presence means the folder is complete; it is also the
     small file workflow engines track instead of the folder (Snakemake checksums small inputs,
     so outputs that DVC restores with fresh mtimes do not look changed).
     """
-    import hashlib
+    from noisymix import __version__
+    from noisymix.manifest import FORMAT, MANIFEST, file_table
 
     out_dir = Path(out_dir)
-    files = {}
-    for f in sorted(out_dir.iterdir()):
-        if f.is_file() and f.name != "manifest.json" and not f.name.startswith("."):
-            h = hashlib.sha256()
-            with open(f, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 22), b""):
-                    h.update(chunk)
-            files[f.name] = {"bytes": f.stat().st_size, "sha256": h.hexdigest()}
-    path = out_dir / "manifest.json"
-    write_json(path, {**info, "files": files})
+    info = {"format": FORMAT, "noisymix_version": __version__, **info}
+    path = out_dir / MANIFEST
+    write_json(path, {**info, "files": file_table(out_dir, include)})
     return path
 
 

@@ -17,9 +17,9 @@ and the workflow can import it cheaply.
 from __future__ import annotations
 
 __all__ = [
-    "ALL_CORRUPTIONS", "ALL_PERTURBATIONS", "ARCHS", "COLUMNS", "RUN_KINDS", "CORRUPTION_FAMILIES",
+    "ALL_CORRUPTIONS", "ALL_PERTURBATIONS", "ARCHS", "BENCHMARK_KINDS", "COLUMNS", "RUN_KINDS", "CORRUPTION_FAMILIES",
     "DATASETS", "EXTRA_CORRUPTIONS", "EXTRA_PERTURBATIONS", "NOISE_CORRUPTIONS",
-    "NOISE_PERTURBATIONS", "PERTURBATIONS", "PRESETS", "RELEASES", "SCHEMES", "SWITCHES",
+    "NOISE_PERTURBATIONS", "PERTURBATIONS", "PRECISIONS", "PRESETS", "RELEASES", "SCHEMES", "SWITCHES",
     "TEST_CORRUPTIONS",
 ]
 
@@ -96,7 +96,13 @@ RELEASES: tuple[str, ...] = (
 COLUMNS: tuple[str, ...] = (
     "run", "dataset", "arch", "width", "method", "seed", "config_hash",
     "kind", "ablation_cell", "transfer_source", *SWITCHES,
-    "benchmark", "corruption", "severity", "metric", "value", "corruption_set", "n_images",
+    "benchmark", "benchmark_kind", "corruption", "severity", "metric", "value",
+    "corruption_set", "subset", "n_images", "precision",
 )
+# Arithmetic of the evaluation forward pass (``noisymix eval --precision``), a column of rows.
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+# What a benchmark is (from its manifest or layout, never from its name); "-c" etc. as in
+# the report's families.
+BENCHMARK_KINDS: tuple[str, ...] = ("clean", "fgsm", "-c", "-p", "-r")
 # What a run is, written into its rows at evaluation time (never parsed from paths):
 RUN_KINDS: tuple[str, ...] = ("main", "ablation", "transfer")

@@ -77,8 +77,9 @@ def test_interrupted_write_leaves_no_final_file_and_resumes(tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         corrupt_arrays(x, tmp_path, "cifar", NAMES, progress=False)
     assert (tmp_path / "gaussian_noise.npy").exists()
-    assert not (tmp_path / "zoom_blur.npy").exists()  # only its .tmp
-    assert (tmp_path / "zoom_blur.npy.tmp").exists()
+    assert not (tmp_path / "zoom_blur.npy").exists()  # no partial file under its name
+    assert not list(tmp_path.glob("*.tmp"))  # temporaries are hidden dot-files (or gone)
+    assert not (tmp_path / "manifest.json").exists()  # unfinished: no manifest
     first = np.load(tmp_path / "gaussian_noise.npy")
     mtime = os.stat(tmp_path / "gaussian_noise.npy").st_mtime_ns
 
@@ -94,9 +95,11 @@ def test_interrupted_write_leaves_no_final_file_and_resumes(tmp_path, monkeypatc
 
 
 def test_mismatched_existing_file_is_an_error(tmp_path):
+    from noisymix.errors import UsageError
+
     x, _ = digits(4)
     np.save(tmp_path / "zoom_blur.npy", np.zeros((3, 32, 32, 3), np.uint8))
-    with pytest.raises(FileExistsError):
+    with pytest.raises(UsageError, match="no manifest.json"):  # files of unknown settings
         corrupt_arrays(x, tmp_path, "cifar", ["zoom_blur"], progress=False)
 
 
@@ -142,7 +145,10 @@ def test_image_folder_layout(tmp_path, fmt):
                 np.testing.assert_array_equal(got, np.asarray(Image.open(buf)))
     assert not list(out.rglob("*.tmp"))
     n_files = len(list(out.rglob("*.*")))
-    assert n_files == 8
+    assert n_files == 8 + 1  # and manifest.json, which lists the 8 under relative paths
+    import json
+    listed = json.loads((out / "manifest.json").read_text())["files"]
+    assert len(listed) == 8 and all(k.startswith("gaussian_noise/") for k in listed)
     # rerun: everything exists, nothing recomputed
     import noisymix.corruptions.writer as w
     real = w.corrupt

@@ -267,7 +267,7 @@ def test_writer_layout_and_resume(tmp_path):
     paths = perturb_arrays(imgs, tmp_path, "cifar", perturbations=names, seed=1,
                            batch_size=2, labels=labels, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "gaussian_noise.npy", "labels.npy", "translate.npy"]
+        "gaussian_noise.npy", "labels.npy", "manifest.json", "translate.npy"]
     np.testing.assert_array_equal(np.load(paths["labels"]), labels)
     arr = np.load(paths["gaussian_noise"])
     assert arr.dtype == np.uint8 and arr.shape == (5, 31, 32, 32, 3)
@@ -277,7 +277,7 @@ def test_writer_layout_and_resume(tmp_path):
     np.save(paths["translate"], np.zeros((5, 16, 32, 32, 3), np.uint8))
     np.save(paths["gaussian_noise"], np.zeros((4, 31, 32, 32, 3), np.uint8))
     perturb_arrays(imgs, tmp_path, "cifar", perturbations=names, seed=1, batch_size=3,
-                   progress=False)
+                   labels=labels, progress=False)  # the same settings (labels too): resumes
     assert not np.load(paths["translate"]).any()
     np.testing.assert_array_equal(np.load(paths["gaussian_noise"]), arr)
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())

@@ -34,12 +34,20 @@ def identity(run):
                 noise=False, jsd=False)
 
 
+def kind_of(benchmark):
+    """What `noisymix eval` writes as benchmark_kind (from the manifest; names here are
+    hand-made to say it)."""
+    b = benchmark.lower()
+    return b if b in ("clean", "fgsm") else b[-2:]
+
+
 def r(run, dataset, arch, method, seed, benchmark, metric, value, corruption="", severity=0,
       corruption_set=""):
     return dict(run=run, dataset=dataset, arch=arch, width=1.0, method=method, seed=seed,
-                config_hash="h", **identity(run), benchmark=benchmark, corruption=corruption,
+                config_hash="h", **identity(run), benchmark=benchmark,
+                benchmark_kind=kind_of(benchmark), corruption=corruption,
                 severity=severity, metric=metric, value=value, corruption_set=corruption_set,
-                n_images=100)
+                subset=False, n_images=100, precision="fp32")
 
 
 def cifar_rows(dataset, arch, method, seed, clean, p=True):

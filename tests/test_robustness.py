@@ -43,8 +43,12 @@ def test_rows_match_direct_computation(setup):
     root, model, images, labels = setup
     df = evaluate(root / "run" / "model.safetensors", ["clean", str(root / "tiny-c"),
                   str(root / "tiny-p")], fgsm_eps=8 / 255, limit=24, device="cpu",
-                  batch_size=7, run="r0", extra_corruptions=True)
+                  batch_size=7, run="r0", extra_corruptions=True, allow_subset=True)
     assert list(df.columns) == COLUMNS
+    # 3 of 19 corruptions, 2 of 10 perturbations: evaluated only as labelled subsets
+    assert set(df[df.subset].benchmark) == {"tiny-c", "tiny-p"} and not df[~df.subset].empty
+    assert dict(zip(df.benchmark, df.benchmark_kind)) == {
+        "clean": "clean", "fgsm": "fgsm", "tiny-c": "-c", "tiny-p": "-p"}
     assert (df.run == "r0").all() and (df.seed == 3).all() and (df.method == "erm").all()
     # clean accuracy on the first 24 test images
     clean = df.query("benchmark == 'clean' and metric == 'accuracy'").value.item()
@@ -122,7 +126,7 @@ def test_cli_eval_writes_parquet_and_json(setup, tmp_path):
     res = CliRunner().invoke(main, ["eval", "--ckpt", str(root / "run" / "model.safetensors"),
                                     "--benchmark", "clean", "--benchmark", str(root / "tiny-p"),
                                     "--device", "cpu", "--out", str(tmp_path / "r.parquet"),
-                                    "--json", str(tmp_path / "r.json")])
+                                    "--json", str(tmp_path / "r.json"), "--allow-subset"])
     assert res.exit_code == 0, res.output
     df = pd.read_parquet(tmp_path / "r.parquet")
     assert set(df.benchmark) == {"clean", "tiny-p"} and "mfr" in set(df.metric)
@@ -132,7 +136,9 @@ def test_cli_eval_writes_parquet_and_json(setup, tmp_path):
     assert all(isinstance(v, float) for v in flat.values())  # flat: one row in dvc metrics show
     acc = df[(df.benchmark == "clean") & (df.metric == "accuracy")].value.item()
     assert flat["clean_accuracy"] == pytest.approx(acc, abs=1e-6)
-    assert flat["p_mfr"] == pytest.approx(df[df.metric == "mfr"].value.item(), abs=1e-6)
+    # 2 of the 10 perturbations: a subset's mFR never stands for the full set's
+    assert "p_mfr" not in flat
+    assert flat["p_subset_mfr"] == pytest.approx(df[df.metric == "mfr"].value.item(), abs=1e-6)
     assert not any("reliability" in k for k in flat)
     res = CliRunner().invoke(main, ["eval", "--ckpt", str(root / "run" / "model.safetensors"),
                                     "--kind", "ablation", "--device", "cpu"])

@@ -60,7 +60,8 @@ def test_imagenet_c_folder_and_p_videos(tmp_path, monkeypatch):
     corrupt_image_folder(clean, tmp_path / "inc", preset="imagenet",
                          corruptions=["contrast", "brightness"], image_format="png", progress=False)
     assert detect_layout(tmp_path / "inc") == "c-folder"
-    df = evaluate(ckpt, [str(tmp_path / "inc")], device="cpu", batch_size=4)
+    df = evaluate(ckpt, [str(tmp_path / "inc")], device="cpu", batch_size=4, allow_subset=True)
+    assert df.subset.all() and set(df.benchmark_kind) == {"-c"}  # 2 of 15: a subset
     acc = df.query("metric == 'accuracy' and severity > 0")
     assert len(acc) == 10 and (acc.n_images == 6).all()
     # contrast pulls both classes to mid-grey at high severity; brightness makes all "bright"
@@ -76,7 +77,7 @@ def test_imagenet_c_folder_and_p_videos(tmp_path, monkeypatch):
             vw.write(np.full((64, 64, 3), level, np.uint8))
         vw.release()
     assert detect_layout(tmp_path / "inp") == "p-folder"
-    df = evaluate(ckpt, [str(tmp_path / "inp")], device="cpu")
+    df = evaluate(ckpt, [str(tmp_path / "inp")], device="cpu", allow_subset=True)
     fp = df.query("metric == 'flip_probability'").value.item()
     assert fp == pytest.approx((1 / 9 + 0) / 2)  # one flip in 9 transitions, then none
 

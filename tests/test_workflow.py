@@ -82,8 +82,9 @@ def test_quick_dry_run_plans_every_stage(workdir):
 def test_cifar_dry_run_with_four_gpus(workdir):
     counts = job_counts(snakemake(workdir, "-n", "--cores", "16", "--config", "profile=cifar",
                                   "--resources", "gpu=4"))
-    assert counts["train"] == 2 * 2 * 8 * 3 and counts["train_ablation"] == 10 * 3
-    assert counts["eval"] == 96 and counts["prepare"] == 4  # cifar10/100 + their -C releases
+    # 2 datasets × 2 nets × 8 methods × 5 seeds; Table 4's 10 cells × 5 seeds on the WRN
+    assert counts["train"] == 2 * 2 * 8 * 5 and counts["train_ablation"] == 10 * 5
+    assert counts["eval"] == 160 and counts["prepare"] == 4  # cifar10/100 + their -C releases
     assert "corrupt" not in counts and counts["perturb"] == 2
 
 

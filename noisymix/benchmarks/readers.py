@@ -27,6 +27,7 @@ import torch
 from PIL import Image
 
 from noisymix.corruptions.base import SEVERITIES
+from noisymix.errors import InputError
 from noisymix.vocab import ALL_CORRUPTIONS, ALL_PERTURBATIONS
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "ImageNetP",
     "ImageNetR",
     "VideoFiles",
+    "check_labels",
     "decode_image",
     "decode_video",
     "imagenet_r_mask",
@@ -117,19 +119,53 @@ def _load_npy(path: Path, what: str, listing: Sequence[str]) -> np.ndarray:
             f"Re-fetch or re-generate the set."
         )
     try:
-        return np.load(path, mmap_mode="r")  # memory-mapped: nothing read until sliced
-    except ValueError as e:  # truncated / not an .npy file
-        raise ValueError(f"{path} is damaged ({e}); delete it and re-fetch the set") from e
+        return np.load(path, mmap_mode="r", allow_pickle=False)  # nothing read until sliced
+    except (ValueError, OSError, EOFError) as e:  # truncated / not an .npy file / unreadable
+        raise InputError(f"{path} is damaged or not an .npy array ({e}); delete it and "
+                         f"re-fetch or re-generate the set") from e
+
+
+def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) from an .npy file's header alone (a truncated body does not matter)."""
+    try:
+        with open(path, "rb") as f:
+            fmt = np.lib.format
+            major, _ = fmt.read_magic(f)
+            read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+            shape, _, dtype = read(f)
+        return tuple(shape), np.dtype(dtype)
+    except (ValueError, OSError, EOFError) as e:
+        raise InputError(f"{path} is damaged or not an .npy array ({e}); delete it and "
+                         f"re-fetch or re-generate the set") from e
+
+
+def check_labels(y: np.ndarray, path: Path, num_classes: int | None) -> np.ndarray:
+    """``y`` as int64 if it holds class indices 0..num_classes-1; else ``InputError``."""
+    if not np.issubdtype(y.dtype, np.integer):
+        raise InputError(f"{path} holds {y.dtype} labels; expected integer class indices")
+    y = np.asarray(y, dtype=np.int64)
+    if y.size and y.min() < 0:
+        raise InputError(f"{path} holds negative labels (min {y.min()}); expected class "
+                         f"indices >= 0")
+    if num_classes is not None and y.size and y.max() >= num_classes:
+        raise InputError(f"{path} holds label {y.max()}, out of range for the model's "
+                         f"{num_classes} classes (0..{num_classes - 1}); is it the benchmark "
+                         f"of another dataset?")
+    return y
 
 
 # ----------------------------------------------------------------------------- CIFAR -C / -P
 
 
 class CifarC:
-    """CIFAR-10-C / CIFAR-100-C folder: ``<corruption>.npy`` (5·N, H, W, 3) + ``labels.npy``."""
+    """CIFAR-10-C / CIFAR-100-C folder: ``<corruption>.npy`` (5·N, H, W, 3) + ``labels.npy``.
 
-    def __init__(self, root: Path):
+    ``severities``: the severity of each block of N images, in file order (1..5 as released;
+    a generated set records its own in ``manifest.json``)."""
+
+    def __init__(self, root: Path, severities: Sequence[int] = SEVERITIES):
         self.root = _require_dir(root, "CIFAR-C", "cifar10-c")
+        self.severities = tuple(int(s) for s in severities)
 
     @property
     def corruptions(self) -> list[str]:
@@ -141,10 +177,11 @@ class CifarC:
         """All severities of one corruption, memory-mapped uint8 (5·N, H, W, 3)."""
         x = _load_npy(self.root / f"{corruption}.npy", f"corruption {corruption!r}",
                       self.corruptions)
-        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3 or x.shape[0] % 5:
-            raise ValueError(
+        k = len(self.severities)
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3 or x.shape[0] % k:
+            raise InputError(
                 f"{self.root / (corruption + '.npy')} has shape {x.shape} dtype {x.dtype}; "
-                f"expected uint8 (5*N, H, W, 3), severity 1 block first"
+                f"expected uint8 ({k}*N, H, W, 3), one block of N images per severity"
             )
         return x
 
@@ -152,29 +189,31 @@ class CifarC:
         """``labels.npy`` as stored: (5·N,) in the release, (N,) also accepted."""
         y = _load_npy(self.root / "labels.npy", "labels", self.corruptions)
         if y.ndim != 1:
-            raise ValueError(f"{self.root / 'labels.npy'} has shape {y.shape}; expected 1-D")
+            raise InputError(f"{self.root / 'labels.npy'} has shape {y.shape}; expected 1-D")
         return y
 
     def load(self, corruption: str, severity: int) -> tuple[np.ndarray, np.ndarray]:
         """(images memmap view uint8 (N, H, W, 3), labels int64 (N,)) of one severity block."""
-        if severity not in SEVERITIES:
-            raise ValueError(f"severity must be one of {SEVERITIES}, got {severity}")
+        if severity not in self.severities:
+            raise ValueError(f"severity must be one of {self.severities}, got {severity}")
         x = self.images(corruption)
         y = self.labels()
-        n = x.shape[0] // 5
-        block = slice((severity - 1) * n, severity * n)
-        if len(y) == 5 * n:
+        k = len(self.severities)
+        n = x.shape[0] // k
+        i = self.severities.index(severity)
+        block = slice(i * n, (i + 1) * n)
+        if len(y) == k * n:
             # The release repeats the N labels per severity; slice the same block as the
             # images so the pairing is right whatever the file holds.
             yb = y[block]
         elif len(y) == n:
             yb = y
         else:
-            raise ValueError(
-                f"labels.npy has {len(y)} labels but {corruption}.npy has {x.shape[0]} images "
-                f"(5 x {n}); expected {5 * n} or {n} labels"
+            raise InputError(
+                f"{self.root / 'labels.npy'} has {len(y)} labels but {corruption}.npy has "
+                f"{x.shape[0]} images ({k} x {n}); expected {k * n} or {n} labels"
             )
-        return x[block], np.asarray(yb, dtype=np.int64)
+        return x[block], np.asarray(yb)
 
 
 class CifarP:
@@ -192,20 +231,26 @@ class CifarP:
         """Memory-mapped uint8 (N, frames, H, W, 3) sequences of one perturbation."""
         x = _load_npy(self.root / f"{name}.npy", f"perturbation {name!r}", self.perturbations)
         if x.dtype != np.uint8 or x.ndim != 5 or x.shape[-1] != 3:
-            raise ValueError(
+            raise InputError(
                 f"{self.root / (name + '.npy')} has shape {x.shape} dtype {x.dtype}; expected "
                 f"uint8 (N, frames, H, W, 3)"
             )
         y = self.labels
         if y is not None and len(y) != x.shape[0]:
-            raise ValueError(f"labels.npy has {len(y)} labels but {name}.npy has {x.shape[0]}")
+            raise InputError(f"{self.root / 'labels.npy'} has {len(y)} labels but {name}.npy "
+                             f"has {x.shape[0]} sequences")
         return x
 
     @property
     def labels(self) -> np.ndarray | None:
-        """int64 (N,) labels, or ``None`` when the folder has no ``labels.npy``."""
+        """(N,) labels as stored, or ``None`` when the folder has no ``labels.npy``."""
         path = self.root / "labels.npy"
-        return np.asarray(np.load(path), dtype=np.int64) if path.is_file() else None
+        if not path.is_file():
+            return None
+        y = _load_npy(path, "labels", self.perturbations)
+        if y.ndim != 1:
+            raise InputError(f"{path} has shape {y.shape}; expected 1-D")
+        return np.asarray(y)
 
 
 # ------------------------------------------------------------------------- image/video files
@@ -234,7 +279,7 @@ def decode_video(path: Path) -> torch.Tensor:
     finally:
         cap.release()
     if not frames:
-        raise ValueError(f"video {path} has no decodable frames (damaged download?)")
+        raise InputError(f"video {path} has no decodable frames (damaged download?)")
     return torch.from_numpy(np.stack(frames))
 
 
@@ -247,7 +292,8 @@ def _scan(folder: Path, classes: Sequence[str] | None, exts: tuple[str, ...]):
     index = {w: i for i, w in enumerate(classes)}
     unknown = [w for w in wnids if w not in index]
     if unknown:
-        raise ValueError(f"{folder}: class folders {unknown[:5]} are not in the class list")
+        raise InputError(f"{folder}: class folders {unknown[:5]} are not in the class list "
+                         f"({len(classes)} classes); is it the benchmark of another dataset?")
     samples = [
         (p, index[w])
         for w in wnids

@@ -7,8 +7,16 @@ from pathlib import Path
 import click
 import numpy as np
 
-from noisymix.io import write_manifest
+from noisymix.errors import InputError, UsageError
+from noisymix.cli.choices import DATASET
 from noisymix.vocab import ALL_CORRUPTIONS, ALL_PERTURBATIONS, PRESETS
+
+
+def _int(v: str):
+    try:
+        return int(v)
+    except ValueError:
+        return v  # reported below as not allowed
 
 
 def _csv(value: str | None, allowed, what: str, cast=str):
@@ -21,43 +29,67 @@ def _csv(value: str | None, allowed, what: str, cast=str):
     return items
 
 
+def _load_npy(path: str, flag: str) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise InputError(f"{flag} {path} is not a readable .npy array ({e})") from e
+
+
 def load_images(dataset: str | None, split: str, input_npy: str | None, labels_npy: str | None,
-                data_root: str | None, limit: int | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """uint8 (N, H, W, 3) images (+ labels) from a registered dataset or an .npy file."""
+                data_root: str | None
+                ) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """uint8 (N, H, W, 3) images, labels or None, and what they are (the manifest's
+    ``source``), from a registered dataset or an .npy file."""
     if (dataset is None) == (input_npy is None):
-        raise click.UsageError("give exactly one of --dataset or --input")
+        raise UsageError("give exactly one of --dataset or --input")
     if dataset is not None:
+        if labels_npy is not None:
+            raise UsageError("--labels goes with --input; a --dataset brings its own labels")
         from noisymix.data import ArrayDataset, load_dataset
 
         ds = load_dataset(dataset, split, data_root)
         if not isinstance(ds, ArrayDataset):
-            raise click.UsageError(f"{dataset} is an image folder; use "
-                                   f"`noisymix corrupt --folder` for ImageNet-style sets")
-        images, labels = ds.images, ds.labels
-    else:
-        images = np.load(input_npy, mmap_mode="r")
-        labels = np.load(labels_npy) if labels_npy else None
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-            raise click.BadParameter(f"{input_npy} holds {images.dtype} {images.shape}; expected "
-                                     f"uint8 (N, H, W, 3)", param_hint="--input")
-    if limit is not None:
-        images = images[:limit]
-        labels = labels[:limit] if labels is not None else None
-    return images, labels
+            raise UsageError(f"--dataset {dataset} is an image folder; use "
+                             f"`noisymix corrupt --folder <its {split} folder>` (ImageNet-C "
+                             f"layout) for ImageNet-style sets")
+        return ds.images, ds.labels, {"dataset": dataset, "split": split}
+    images = _load_npy(input_npy, "--input")
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise InputError(f"--input {input_npy} holds {images.dtype} {images.shape}; expected "
+                         f"uint8 (N, H, W, 3)")
+    labels = None
+    if labels_npy:
+        labels = np.asarray(_load_npy(labels_npy, "--labels"))
+        if labels.ndim != 1 or len(labels) != len(images):
+            raise InputError(f"--labels {labels_npy} holds shape {labels.shape}; expected "
+                             f"({len(images)},), one label per image of {input_npy}")
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise InputError(f"--labels {labels_npy} holds {labels.dtype} values; expected "
+                             f"integer class indices")
+        if labels.size and labels.min() < 0:
+            raise InputError(f"--labels {labels_npy} holds negative labels ({labels.min()}); "
+                             f"expected class indices >= 0")
+    return images, labels, {"input": str(input_npy), "labels": labels_npy}
 
 
 _input_options = [
-    click.option("--dataset", default=None, help="a registered dataset (e.g. digits)"),
+    click.option("--dataset", default=None, type=DATASET, help="a registered dataset"),
     click.option("--split", default="test", show_default=True),
     click.option("--input", "input_npy", default=None, type=click.Path(exists=True, dir_okay=False),
                  help="uint8 (N, H, W, 3) images as .npy"),
-    click.option("--labels", "labels_npy", default=None, type=click.Path(exists=True, dir_okay=False)),
+    click.option("--labels", "labels_npy", default=None,
+                 type=click.Path(exists=True, dir_okay=False)),
     click.option("--data-root", default=None),
-    click.option("--limit", type=int, default=None, help="only the first N images"),
-    click.option("--seed", default=0, show_default=True),
+    click.option("--limit", type=click.IntRange(min=1), default=None,
+                 help="only the first N images"),
+    click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True),
     click.option("--device", default="auto", show_default=True),
-    click.option("--batch-size", type=int, default=None),
+    click.option("--batch-size", type=click.IntRange(min=1), default=None),
     click.option("--progress/--no-progress", default=None),
+    click.option("--force", is_flag=True,
+                 help="--out holds a set built with other settings: remove the files this "
+                      "verb writes there (no others) and rebuild it [default: refuse]"),
 ]
 
 
@@ -82,32 +114,38 @@ def _progress(flag):
 @click.option("--severities", default=None, help="comma-separated subset of 1..5")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 def corrupt(dataset, split, input_npy, labels_npy, data_root, limit, seed, device, batch_size,
-            progress, folder, preset, corruptions, severities, out) -> None:
-    """Build a -C benchmark in the official layout (CIFAR-10-C npy or ImageNet-C folders)."""
+            progress, force, folder, preset, corruptions, severities, out) -> None:
+    """Build a -C benchmark in the official layout (CIFAR-10-C npy or ImageNet-C folders).
+
+    --out gets manifest.json (settings, every file's sha256) last; rerunning the same command
+    resumes, other settings are refused unless --force."""
     from noisymix.corruptions import SEVERITIES
     from noisymix.device import resolve_device
 
     names = _csv(corruptions, ALL_CORRUPTIONS, "corruption")
-    sevs = _csv(severities, SEVERITIES, "severity", int) or list(SEVERITIES)
-    dev = resolve_device(device)
+    sevs = _csv(severities, SEVERITIES, "severity", _int) or list(SEVERITIES)
     if folder is not None:
+        if dataset is not None or input_npy is not None or labels_npy is not None:
+            raise UsageError("--folder is the input (an ImageFolder tree); leave out "
+                             "--dataset, --input and --labels")
         from noisymix.corruptions.writer import corrupt_image_folder
 
         corrupt_image_folder(folder, out, preset=preset, corruptions=names, severities=sevs,
-                             seed=seed, device=dev, progress=_progress(progress))
+                             seed=seed, device=resolve_device(device),
+                             batch_size=batch_size or 32, progress=_progress(progress),
+                             limit=limit, force=force)
         click.echo(f"wrote ImageNet-C layout under {out}")
         return
     from noisymix.corruptions.writer import corrupt_arrays
 
-    images, labels = load_images(dataset, split, input_npy, labels_npy, data_root, limit)
+    images, labels, source = load_images(dataset, split, input_npy, labels_npy, data_root)
     paths = corrupt_arrays(images, out, preset, corruptions=names, severities=sevs, seed=seed,
-                           device=dev, batch_size=batch_size or 256, labels=labels,
-                           progress=_progress(progress))
-    write_manifest(out, kind="corruptions", preset=preset, seed=seed, severities=sevs,
-                   n_images=len(images))
+                           device=resolve_device(device), batch_size=batch_size or 256,
+                           labels=labels, progress=_progress(progress), limit=limit,
+                           source=source, force=force)
+    n = len(images) if limit is None else min(limit, len(images))
     n_written = len([p for p in paths if p != "labels"])
-    click.echo(f"wrote {n_written} corruptions × {len(sevs)} severities of {len(images)} "
-               f"images to {out}")
+    click.echo(f"wrote {n_written} corruptions × {len(sevs)} severities of {n} images to {out}")
 
 
 @click.command()
@@ -116,19 +154,23 @@ def corrupt(dataset, split, input_npy, labels_npy, data_root, limit, seed, devic
 @click.option("--perturbations", default=None, help="comma-separated (default: the 10 test ones)")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 def perturb(dataset, split, input_npy, labels_npy, data_root, limit, seed, device, batch_size,
-            progress, preset, perturbations, out) -> None:
-    """Build a -P benchmark: <name>.npy uint8 (N, frames, H, W, 3) sequences (CIFAR-10-P)."""
+            progress, force, preset, perturbations, out) -> None:
+    """Build a -P benchmark: <name>.npy uint8 (N, frames, H, W, 3) sequences (CIFAR-10-P).
+
+    --out gets manifest.json (settings, every file's sha256) last; rerunning the same command
+    resumes, other settings are refused unless --force."""
     from noisymix.device import resolve_device
     from noisymix.perturbations import perturb_arrays
 
     names = _csv(perturbations, ALL_PERTURBATIONS, "perturbation")
-    images, labels = load_images(dataset, split, input_npy, labels_npy, data_root, limit)
+    images, labels, source = load_images(dataset, split, input_npy, labels_npy, data_root)
     paths = perturb_arrays(images, out, preset, perturbations=names, seed=seed,
                            device=resolve_device(device), batch_size=batch_size, labels=labels,
-                           progress=_progress(progress))
-    write_manifest(out, kind="perturbations", preset=preset, seed=seed, n_images=len(images))
+                           progress=_progress(progress), limit=limit, source=source,
+                           force=force)
+    n = len(images) if limit is None else min(limit, len(images))
     n_written = len([p for p in paths if p != "labels"])
-    click.echo(f"wrote {n_written} perturbations of {len(images)} images to {out}")
+    click.echo(f"wrote {n_written} perturbations of {n} images to {out}")
 
 
 @click.command()

@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 
 from noisymix.io import atomic_path
-from noisymix.report.rows import benchmark_family
 from noisymix.report.stats import seed_stats
 from noisymix.vocab import CORRUPTION_FAMILIES, TEST_CORRUPTIONS
 
@@ -90,7 +89,7 @@ def make_figures(df: pd.DataFrame, fig_dir: str | Path, toy: str | Path | None =
     names: list[str] = []
     notes: list[str] = []
     main = df[df.kind == "main"]
-    fam = main["benchmark"].map(benchmark_family).astype(str)
+    fam = main["benchmark_kind"].astype(str)
 
     # Figs 1–2: clean vs -C robust accuracy per method.
     clean = main[(fam == "clean") & (main.metric == "accuracy") & (main.corruption == "")]

@@ -22,7 +22,7 @@ from ``noisymix.metrics`` or ``noisymix.methods``, which import torch.
 
 from __future__ import annotations
 
-import re
+import sys
 from pathlib import Path
 from typing import Iterable
 
@@ -62,7 +62,14 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"result rows lack column(s) {missing}; expected {COLUMNS}")
-    return _canonical_order(add_derived_metrics(annotate(df)))
+    df = annotate(df)
+    partial = df["subset"]
+    if partial.any():  # a --allow-subset evaluation is labelled, never averaged as a full set
+        runs = sorted(set(df.loc[partial, "run"]))
+        print(f"report: leaving out rows of subset benchmarks (runs {', '.join(runs)})",
+              file=sys.stderr)
+        df = df[~partial]
+    return _canonical_order(add_derived_metrics(df))
 
 
 def annotate(df: pd.DataFrame) -> pd.DataFrame:
@@ -80,6 +87,12 @@ def annotate(df: pd.DataFrame) -> pd.DataFrame:
     if unknown:
         raise ValueError(f"result rows have unknown kind(s) {unknown}; expected "
                          f"{', '.join(vocab.RUN_KINDS)}")
+    unknown = sorted(set(df["benchmark_kind"].astype(str)) - set(vocab.BENCHMARK_KINDS))
+    if unknown:
+        raise ValueError(f"result rows have unknown benchmark_kind(s) {unknown}; expected "
+                         f"{', '.join(vocab.BENCHMARK_KINDS)}")
+    df["subset"] = df["subset"].map(_as_bool).fillna(False).astype(bool)
+    df["precision"] = df["precision"].fillna("fp32").astype(str)
     df["severity"] = df["severity"].astype(int)
     df["value"] = df["value"].astype(float)
     df["width"] = df["width"].astype(float)
@@ -124,17 +137,6 @@ def _canonical_order(df: pd.DataFrame) -> pd.DataFrame:
     df = df.assign(_method_key=key)
     df = df.sort_values(["dataset", "arch", "width", "_method_key", "run"], kind="stable")
     return df.drop(columns="_method_key").reset_index(drop=True)
-
-
-def benchmark_family(benchmark: str) -> str:
-    """'clean', 'fgsm', '-c', '-p', '-r' or '' (unknown) from a benchmark name."""
-    b = str(benchmark).lower()
-    if b in ("clean", "fgsm"):
-        return b
-    for suffix in ("-c", "-p", "-r"):
-        if b.endswith(suffix):
-            return suffix
-    return ""
 
 
 def arch_family(arch: str) -> str:

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from noisymix.io import atomic_path, write_text
-from noisymix.report.rows import arch_family, benchmark_family
+from noisymix.report.rows import arch_family
 from noisymix.report.stats import NOT_PERCENT, STATS, fmt_cell, seed_range, seed_stats
 from noisymix.vocab import ALL_PERTURBATIONS, NOISE_PERTURBATIONS, SWITCHES, TEST_CORRUPTIONS
 
@@ -192,7 +192,7 @@ def make_table(name: str, title: str, entry: str, layout_only: bool, cells: pd.D
 
 
 def _family(rows: pd.DataFrame) -> pd.Series:
-    return rows["benchmark"].map(benchmark_family).astype(str)
+    return rows["benchmark_kind"].astype(str)
 
 
 def _main_slots(rows: pd.DataFrame, numbers: dict, stem: str
