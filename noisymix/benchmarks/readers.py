@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from noisymix.corruptions.base import SEVERITIES
+from noisymix.data.imagefolder import load_rgb
 from noisymix.errors import InputError
 from noisymix.vocab import ALL_CORRUPTIONS, ALL_PERTURBATIONS
 
@@ -258,8 +258,7 @@ class CifarP:
 
 def decode_image(path: Path) -> torch.Tensor:
     """uint8 (H, W, 3) RGB tensor exactly as decoded (no resize, no crop)."""
-    with Image.open(path) as im:
-        return torch.from_numpy(np.array(im.convert("RGB"), dtype=np.uint8))
+    return torch.from_numpy(np.array(load_rgb(str(path)), dtype=np.uint8))
 
 
 def decode_video(path: Path) -> torch.Tensor:

@@ -23,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from noisymix.config import BENCHMARK_DIR, DATA_MARKER, SUMMARY_DIR, TOY_DIR, Profile
+from noisymix.vocab import EXTRA_CORRUPTIONS, PERTURBATIONS, TEST_CORRUPTIONS
 
 PACKAGE = Path(__file__).resolve().parent.parent  # the noisymix package folder
 
@@ -227,6 +228,14 @@ class Planner:
             deps.append(DATA_MARKER.format(name=r))
         return values, deps
 
+    def _partial_sets(self) -> bool:
+        """params.yaml asks for fewer corruptions, severities or perturbations than the full
+        sets: evaluation then reads them as the labelled subsets they are."""
+        c, q = self.p.corruptions, self.p.perturbations
+        full_c = set(TEST_CORRUPTIONS + (EXTRA_CORRUPTIONS if c.extra else ()))
+        return (not full_c <= set(c.names) or set(c.severities) != {1, 2, 3, 4, 5}
+                or q.enabled and not set(PERTURBATIONS) <= set(q.names))
+
     def _eval_job(self, rule: str, wildcards: tuple, run_dir: str, dataset: str,
                   with_perturbations: bool, identity: list[str]) -> Job:
         e, p = self.p.eval, self.p
@@ -235,7 +244,8 @@ class Planner:
         model = f"{run_dir}/model.safetensors"
         args = [_arg("--ckpt", model), *(_arg("--benchmark", v) for v in values), *identity,
                 *_flags(("--fgsm-eps", e.fgsm_eps), ("--limit", e.limit)),
-                "--extra-corruptions" if p.corruptions.extra else "", *self.data_root,
+                "--extra-corruptions" if p.corruptions.extra else "",
+                "--allow-subset" if self._partial_sets() else "", *self.data_root,
                 _arg("--out", f"{run_dir}/eval.parquet"), _arg("--json", f"{run_dir}/eval.json")]
         return Job(rule, wildcards, _cmd("eval", args, log), (model, *deps),
                    (f"{run_dir}/eval.parquet", f"{run_dir}/eval.json"), log,
