@@ -387,7 +387,9 @@ def _describe(error) -> str:
                 f"{', '.join(allowed)}")
     if v == "enum":
         return (f"{where}: {error.instance!r} is not allowed; choose one of: "
-                f"{', '.join(map(str, error.validator_value))}")
+                f"{', '.join(map(str, error.validator_value)) or '(none)'}")
+    if v in ("anyOf", "minimum", "maximum", "exclusiveMinimum") and "description" in error.schema:
+        return f"{where}: {error.instance!r} is not allowed; must be {error.schema['description']}"
     if v == "type":
         want = error.validator_value
         want = " or ".join(want) if isinstance(want, list) else want
@@ -407,10 +409,23 @@ def validate_params(data: dict, schema: dict | None = None) -> dict:
     data = fill_defaults(data, schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        lines = list(dict.fromkeys(_describe(e) for e in errors))
+    lines = list(dict.fromkeys(_describe(e) for e in errors)) + _non_finite(data, [])
+    if lines:
         raise ConfigError("params.yaml is invalid:\n  " + "\n  ".join(lines))
     return data
+
+
+def _non_finite(data: Any, where: list) -> list[str]:
+    """One line per NaN or infinite number (JSON Schema bounds let NaN through)."""
+    import math
+
+    if isinstance(data, dict):
+        return [line for k, v in data.items() for line in _non_finite(v, [*where, k])]
+    if isinstance(data, list):
+        return [line for i, v in enumerate(data) for line in _non_finite(v, [*where, i])]
+    if isinstance(data, float) and not math.isfinite(data):
+        return [f"{_key_path(where)}: {data!r} is not allowed; numbers must be finite"]
+    return []
 
 
 def _full_grid(listed: list[AblationCell]) -> list[AblationCell]:
@@ -424,16 +439,16 @@ def _full_grid(listed: list[AblationCell]) -> list[AblationCell]:
 
 
 def _check_method_params(where: str, method_params: dict) -> None:
-    """Every override must name a field of the scheme (the same check ``create_scheme`` does)."""
-    from noisymix.methods.base import scheme_class
-    import noisymix.methods  # noqa: F401  (registers the schemes)
+    """Every override checked by the scheme's own declarations (the check ``create_scheme``
+    and ``--param`` do; the schema mirrors it without torch, for Snakemake's start-up)."""
+    from noisymix.errors import UsageError
+    from noisymix.methods import check_hparams
 
     for method, params in method_params.items():
-        fields = {f.name for f in dataclasses.fields(scheme_class(method))} - {"seed"}
-        unknown = sorted(set(params) - fields)
-        if unknown:
-            raise ConfigError(f"{where}.method_params.{method}: unknown hyper-parameter(s) "
-                              f"{unknown}; {method} takes {', '.join(sorted(fields))}")
+        try:
+            check_hparams(method, params)
+        except UsageError as e:
+            raise ConfigError(f"{where}.method_params.{method}: {e}") from None
 
 
 def resolve_profile(data: dict, profile: str | None = None, check_hparams: bool = True,

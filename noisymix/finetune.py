@@ -25,7 +25,7 @@ from pathlib import Path
 from safetensors.torch import load_file
 from torch import nn
 
-from noisymix.checkpoint import CheckpointError, read_metadata
+from noisymix.checkpoint import CheckpointError, checked_metadata
 from noisymix.methods.hooks import _unwrap
 
 
@@ -42,8 +42,10 @@ def load_backbone(model: nn.Module, src_ckpt: str | Path) -> dict:
 
     Returns metadata to record in the fine-tuned checkpoint.
     """
+    from noisymix.train import source_hash
+
     src_ckpt = Path(src_ckpt)
-    meta = read_metadata(src_ckpt)
+    meta = checked_metadata(src_ckpt)
     model = _unwrap(model)
     head = head_name(model)
     skip = (f"{head}.", "normalize.")  # fresh head; the target's input statistics
@@ -57,9 +59,10 @@ def load_backbone(model: nn.Module, src_ckpt: str | Path) -> dict:
             f"fine-tune: missing {sorted(expected - set(src))[:3]}, unexpected "
             f"{sorted(set(src) - expected)[:3]}, shape mismatch {bad[:3]}")
     model.load_state_dict(src, strict=False)
-    return {"method": meta["method"],
-            "source": {"checkpoint": str(src_ckpt), "config_hash": meta["config_hash"],
-                       "dataset": meta["dataset"], "method": meta["method"],
+    # imported checkpoints (noisymix import) carry no config hash: their file's sha256 counts
+    return {"method": meta.get("method"),
+            "source": {"checkpoint": str(src_ckpt), "config_hash": source_hash(src_ckpt),
+                       "dataset": meta.get("dataset"), "method": meta.get("method"),
                        "seed": meta.get("seed"), "head": head}}
 
 
@@ -73,15 +76,16 @@ def finetune(src_ckpt: str | Path, target_dataset: str, out_dir: str | Path, epo
              seed: int = 0, train_subset: int | None = None,
              milestones: tuple[int, ...] | None = None, gamma: float = 0.1,
              data_root: str | None = None, device: str = "auto",
-             progress: bool | None = None) -> dict:
+             progress: bool | None = None, force: bool = False) -> dict:
     """Fine-tune ``src_ckpt`` (all layers, new head) on ``target_dataset`` into ``out_dir``.
 
     ``milestones`` (epochs) default to 1/3 and 2/3 of ``epochs``. Returns the metadata of
-    ``out_dir/model.safetensors``; rerunning resumes (or returns at once when done).
+    ``out_dir/model.safetensors``; rerunning resumes (or returns at once when done);
+    ``force`` starts over in a folder that holds another run (see ``noisymix.train.train``).
     """
     from noisymix.train import TrainConfig, train
 
-    meta = read_metadata(src_ckpt)
+    meta = checked_metadata(src_ckpt)
     cfg = TrainConfig(
         dataset=target_dataset, arch=meta["arch"], width=float(meta["width"]), method="erm",
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
@@ -89,7 +93,7 @@ def finetune(src_ckpt: str | Path, target_dataset: str, out_dir: str | Path, epo
         init_from=str(src_ckpt),
         lr_milestones=default_milestones(epochs) if milestones is None else tuple(milestones),
         lr_gamma=gamma, data_root=data_root, device=device, progress=progress)
-    return train(cfg, out_dir)
+    return train(cfg, out_dir, force=force)
 
 
 __all__ = ["finetune", "load_backbone", "head_name", "default_milestones"]

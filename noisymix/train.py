@@ -9,7 +9,9 @@ selected on test accuracy (the official NoisyMix script does that; we don't).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import hashlib
 import json
 import math
@@ -24,17 +26,25 @@ from torch import nn
 
 import noisymix
 from noisymix.augment import random_crop_flip
-from noisymix.checkpoint import CheckpointError, load_state, save_model, save_state
+from noisymix.checkpoint import (CheckpointError, checked_metadata, load_state, read_metadata,
+                                 save_model, save_state, state_info)
 from noisymix.data import ArrayDataset, dataset_info, load_dataset
 from noisymix.device import resolve_device
+from noisymix.errors import BusyError, DivergenceError, InputError, UsageError
 from noisymix.io import atomic_path, git_commit
-from noisymix.methods import create_scheme, scheme_class
+from noisymix.methods import check_hparams, create_scheme, scheme_class
 from noisymix.models import create_model
+from noisymix.progress import show_progress
 from noisymix.rng import seed_for
 
 STATE_FILE = "train_state.safetensors"
 MODEL_FILE = "model.safetensors"
+META_FILE = "model.json"
 METRICS_FILE = "metrics.jsonl"
+LOCK_FILE = ".noisymix.lock"  # flock'ed while a process writes the run folder
+MAX_WIDTH = 16.0  # 16× the paper's channels: PreActResNet-18 at ~3 G parameters, past any one
+#                   accelerator's training memory (a typo such as 1e6 would only crash later)
+CHECK_EVERY = 50  # steps between checks for a non-finite loss (each is one device sync)
 
 
 @dataclasses.dataclass
@@ -70,16 +80,39 @@ class TrainConfig:
     RUNTIME = ("data_root", "device", "amp", "channels_last", "num_workers", "progress")
 
     def __post_init__(self) -> None:
+        """Every value checked where it enters (`noisymix train`/`finetune` build this), before
+        any folder is created; messages name the CLI flag."""
         dataset_info(self.dataset)  # raise on unknown names early
         scheme_class(self.method)
         from noisymix.models import list_archs
 
         if self.arch not in list_archs():
-            raise ValueError(f"unknown arch {self.arch!r}; choose one of: "
+            raise UsageError(f"unknown arch {self.arch!r}; choose one of: "
                              f"{', '.join(list_archs())}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be >= 1")
+        try:
+            self.method_params = check_hparams(self.method, dict(self.method_params))
+        except UsageError as e:
+            raise UsageError(f"--param: {e}") from None
+        _number("--width", self.width, gt=0, le=MAX_WIDTH)
+        _integer("--epochs", self.epochs, ge=1)
+        _integer("--batch-size", self.batch_size, ge=1)
+        _number("--lr", self.lr, gt=0)
+        _number("lr_min", self.lr_min, ge=0)
+        _number("momentum", self.momentum, ge=0, lt=1)
+        _number("--weight-decay", self.weight_decay, ge=0)
+        _integer("--seed", self.seed, ge=0)
+        _integer("--num-workers", self.num_workers, ge=0)
+        if self.train_subset is not None:
+            _integer("--train-subset", self.train_subset, ge=1,
+                     hint="leave it out to train on every image")
+        for m in self.lr_milestones:
+            _integer("--milestones", m, ge=1, le=self.epochs - 1,
+                     hint=f"epochs where the lr steps, inside a run of {self.epochs}")
         self.lr_milestones = tuple(int(m) for m in self.lr_milestones)
+        if list(self.lr_milestones) != sorted(set(self.lr_milestones)):
+            raise UsageError(f"--milestones {','.join(map(str, self.lr_milestones))}: must be "
+                             f"strictly increasing")
+        _number("--gamma", self.lr_gamma, gt=0, le=1)
 
     def resolved(self) -> dict[str, Any]:
         """The config that defines results: method defaults filled in, runtime keys dropped."""
@@ -94,9 +127,7 @@ class TrainConfig:
             if d[key] == default or (key == "lr_gamma" and not self.lr_milestones):
                 d.pop(key)
         if self.init_from is not None:
-            from noisymix.checkpoint import read_metadata
-
-            d["init_from"] = read_metadata(self.init_from)["config_hash"]
+            d["init_from"] = source_hash(self.init_from)
         return json.loads(json.dumps(d, default=list))
 
     def config_hash(self) -> str:
@@ -104,10 +135,40 @@ class TrainConfig:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def show_progress(flag: bool | None) -> bool:
-    if flag is not None:
-        return flag
-    return sys.stderr.isatty() and not os.environ.get("CI")
+def _number(flag: str, v: Any, ge: float | None = None, gt: float | None = None,
+            le: float | None = None, lt: float | None = None, hint: str = "") -> None:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if ok:
+        ok = ((ge is None or v >= ge) and (gt is None or v > gt) and (le is None or v <= le)
+              and (lt is None or v < lt))
+    if not ok:
+        lo = f"[{ge:g}" if ge is not None else f"({gt:g}" if gt is not None else "(-inf"
+        hi = f"{le:g}]" if le is not None else f"{lt:g})" if lt is not None else "inf)"
+        raise UsageError(f"{flag} {v!r}: must be a finite number in {lo}, {hi}"
+                         + (f" ({hint})" if hint else ""))
+
+
+def _integer(flag: str, v: Any, ge: int | None = None, le: int | None = None,
+             hint: str = "") -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or (ge is not None and v < ge) or \
+            (le is not None and v > le):
+        want = (f"an integer >= {ge}" if le is None else f"an integer <= {le}" if ge is None
+                else f"an integer in {ge}..{le}" if ge <= le else "left out: no value fits")
+        raise UsageError(f"{flag} {v!r}: must be {want}" + (f" ({hint})" if hint else ""))
+
+
+def source_hash(ckpt: str | Path) -> str:
+    """What a fine-tuned run's config hash records of its source: the source's config hash,
+    or for a checkpoint without one (imported weights) the sha256 of the file."""
+    meta = checked_metadata(ckpt)
+    if isinstance(meta.get("config_hash"), str):
+        return meta["config_hash"]
+    h = hashlib.sha256()
+    with open(ckpt, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
 
 
 class ArrayBatches:
@@ -195,27 +256,48 @@ def metadata(cfg: TrainConfig, classes: list[str], epochs_done: int, extra: dict
     }
 
 
-def train(cfg: TrainConfig, out_dir: str | Path) -> dict:
-    """Train ``cfg`` into ``out_dir``; resume from its training state; return model metadata."""
+def train(cfg: TrainConfig, out_dir: str | Path, force: bool = False) -> dict:
+    """Train ``cfg`` into ``out_dir``; resume from its training state; return model metadata.
+
+    Before any work: the values (``TrainConfig``), the source checkpoint of a fine-tuning, the
+    device and the output location are checked, and a folder created here is removed again if
+    the run fails before writing anything into it. While it runs, the folder is locked (a
+    second writer gets ``BusyError``). A folder holding another configuration's run is
+    refused, unless ``force`` (then its run files are deleted and training starts anew).
+    """
     from noisymix import distributed as dist
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model_path, state_path = out / MODEL_FILE, out / STATE_FILE
-    chash = cfg.config_hash()
-    done = _finished(model_path, chash)
-    if done is not None:
-        return done
+    chash = cfg.config_hash()  # also checks the source checkpoint of a fine-tuning
+    # an explicit device is checked now; "auto" leases a GPU only when there is work to do
+    device = resolve_device(cfg.device) if cfg.device != "auto" else None
+    rank = int(os.environ.get("RANK", "0")) if dist.is_distributed() else 0
+    with run_folder(out) if rank == 0 else contextlib.nullcontext():
+        if rank == 0:
+            _prepare_folder(out, chash, force)
+        if device is None:
+            device = resolve_device("auto")
+        rank, world = dist.rank_and_world(device)
+        dist.barrier()  # rank 0 has checked (or cleared) the folder
+        done = _finished(out, chash)
+        if done is not None:
+            return done
+        return _train(cfg, out, chash, device, rank, world)
 
-    device = resolve_device(cfg.device)
-    rank, world = dist.rank_and_world(device)
+
+def _train(cfg: TrainConfig, out: Path, chash: str, device: torch.device, rank: int,
+           world: int) -> dict:
+    from noisymix import distributed as dist
+
+    model_path, state_path = out / MODEL_FILE, out / STATE_FILE
     torch.manual_seed(seed_for(cfg.seed, "init"))  # weight init is the only global draw
     train_set = load_dataset(cfg.dataset, "train", cfg.data_root)
     if isinstance(train_set, ArrayDataset):
-        if cfg.train_subset:
+        if cfg.train_subset is not None:
             n = min(cfg.train_subset, len(train_set))
             train_set = dataclasses.replace(train_set, images=train_set.images[:n],
                                             labels=train_set.labels[:n])
+        _check_labels(cfg, train_set)
         batches = ArrayBatches(train_set, cfg.batch_size, device, cfg.seed, rank, world)
         crop = True
     else:
@@ -253,18 +335,23 @@ def train(cfg: TrainConfig, out_dir: str | Path) -> dict:
     aug_gen = torch.Generator(device=device).manual_seed(seed_for(cfg.seed, "augment", rank))
 
     start_epoch = 0
-    if state_path.exists():
+    if state_path.exists():  # its config hash was checked by _prepare_folder
         state = load_state(state_path)
-        if state["config_hash"] != chash:
+        try:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            scheme.load_state_dict(state["scheme"])
+            aug_gen.set_state(state["augment_rng"])
+        except Exception as e:  # noqa: BLE001 — any mismatch means the file is not this run's
             raise CheckpointError(
-                f"{out} holds a training state for a different configuration "
-                f"(hash {state['config_hash']} vs {chash}); use another --out or delete it")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        scheme.load_state_dict(state["scheme"])
-        aug_gen.set_state(state["augment_rng"])
+                f"{state_path} does not fit this run ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:160]}); delete it (or pass --force) to start the "
+                f"run over") from None
         start_epoch = state["epoch"]
+        if start_epoch > cfg.epochs:
+            raise CheckpointError(f"{state_path} records epoch {start_epoch} of a run of "
+                                  f"{cfg.epochs}; delete it (or pass --force) to start over")
     if rank == 0:
         _truncate_metrics(out / METRICS_FILE, start_epoch)
 
@@ -274,9 +361,13 @@ def train(cfg: TrainConfig, out_dir: str | Path) -> dict:
     for epoch in range(start_epoch, cfg.epochs):
         net.train()
         t0, seen, loss_sum = time.perf_counter(), 0, torch.zeros((), device=device)
+        # per-step finiteness, recorded on the device and read every CHECK_EVERY steps, so
+        # that the check costs no host-device sync per step
+        finite = torch.ones(len(batches), dtype=torch.bool, device=device)
+        checked = 0
         bar = _bar(batches.epoch(epoch), len(batches), f"epoch {epoch + 1}/{cfg.epochs}",
                    progress)
-        for x, y in bar:
+        for step, (x, y) in enumerate(bar):
             if crop:
                 x = random_crop_flip(x, aug_gen)
             if use_cuda and cfg.channels_last:
@@ -287,8 +378,14 @@ def train(cfg: TrainConfig, out_dir: str | Path) -> dict:
             loss.backward()
             opt.step()
             sched.step()
+            finite[step] = torch.isfinite(loss.detach())
             loss_sum += loss.detach() * len(y)
             seen += len(y)
+            if step + 1 - checked >= CHECK_EVERY:
+                _check_finite(finite, checked, step + 1, epoch, len(batches), state_path)
+                checked = step + 1
+        _check_finite(finite, checked, len(batches), epoch, len(batches), state_path)
+        _check_weights(model, epoch, state_path)
         seconds = time.perf_counter() - t0
         record = {"epoch": epoch + 1, "loss": float(loss_sum) / max(seen, 1),
                   "lr": sched.get_last_lr()[0], "seconds": round(seconds, 3),
@@ -317,16 +414,188 @@ def _param_groups(model: nn.Module):
     return [p for p in model.parameters()], []
 
 
-def _finished(model_path: Path, chash: str) -> dict | None:
-    meta_path = model_path.with_suffix(".json")
+# --- divergence -------------------------------------------------------------------------------
+
+
+def _any_rank(flag: bool, device: torch.device) -> bool:
+    """``flag`` of any rank (under DDP every rank must stop at the same step)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return flag
+    t = torch.tensor(int(flag), device=device)
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return bool(t)
+
+
+def _diverged(what: str, epoch: int, state_path: Path) -> DivergenceError:
+    if state_path.exists():
+        kept = (f"the last good state (epoch {state_info(state_path)['epoch']}) stays in "
+                f"{state_path}")
+    else:
+        kept = "no state was kept (it diverged in the first epoch of the run)"
+    return DivergenceError(
+        f"training diverged: {what} of epoch {epoch + 1}; no model was written and {kept}. "
+        f"Lower --lr (a new configuration: use another --out, or --force)")
+
+
+def _check_finite(finite: torch.Tensor, lo: int, hi: int, epoch: int, steps: int,
+                  state_path: Path) -> None:
+    window = finite[lo:hi]
+    bad = not bool(window.all())
+    if _any_rank(bad, finite.device):
+        at = lo + int((~window).nonzero()[0]) + 1 if bad else lo + 1
+        raise _diverged(f"non-finite loss at step {at} of {steps}", epoch, state_path)
+
+
+def _check_weights(model: nn.Module, epoch: int, state_path: Path) -> None:
+    tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
+    bad = not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+    if _any_rank(bad, tensors[0].device):
+        raise _diverged("non-finite weights at the end", epoch, state_path)
+
+
+# --- the run folder ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def run_folder(out: Path) -> Iterator[Path]:
+    """Hold ``out`` for writing: check it, create it, lock it (``BusyError`` if another
+    process holds it); if the body fails and the folder holds nothing, remove what was
+    created (so that a refused run leaves no empty folder behind)."""
+    _check_out(out)
+    created = []
+    for d in reversed([out, *out.parents]):
+        if not d.exists():
+            try:
+                d.mkdir()
+            except FileExistsError:
+                continue
+            except OSError as e:
+                _remove_empty(created)
+                raise UsageError(f"--out {out}: cannot create {d} ({e.strerror})") from None
+            created.append(d)
+    try:
+        fd = _lock(out)
+        try:
+            yield out
+        finally:
+            (out / LOCK_FILE).unlink(missing_ok=True)  # still holding it: no one else can
+            os.close(fd)
+    except BaseException:
+        _remove_empty(created)
+        raise
+
+
+def _remove_empty(created: list[Path]) -> None:
+    for d in reversed(created):
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder; pass a folder path")
+    p = out
+    while not p.exists() and p != p.parent:
+        if p.is_symlink():
+            raise UsageError(f"--out {out}: {p} is a broken symbolic link")
+        p = p.parent
+    if not p.is_dir():
+        raise UsageError(f"--out {out}: {p} is a file, not a folder")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: {p} is not writable; pass another --out")
+
+
+def _lock(out: Path) -> int:
+    """An exclusive flock on ``out/LOCK_FILE`` (never through a symbolic link)."""
+    import fcntl
+
+    path = out / LOCK_FILE
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise InputError(f"{path} is a symbolic link; remove it") from None
+            raise UsageError(f"--out {out}: cannot write there ({e.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise BusyError(f"{out} is being written by another process"
+                            f"{f' (pid {holder})' if holder.isdigit() else ''}; wait for it "
+                            f"to finish or use another --out") from None
+        # the previous holder unlinks the file before it lets go: if ours is no longer the
+        # one at `path`, someone may hold the new one — try again
+        try:
+            if os.path.samestat(os.fstat(fd), os.lstat(path)):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _run_hashes(out: Path) -> dict[Path, str | None]:
+    """{file: its config hash} for the run files in ``out`` (model, metadata, train state)."""
+    found: dict[Path, str | None] = {}
+    meta_path, model_path, state_path = out / META_FILE, out / MODEL_FILE, out / STATE_FILE
+    if meta_path.exists():
+        try:
+            meta = json.loads(meta_path.read_text())
+            found[meta_path] = meta.get("config_hash") if isinstance(meta, dict) else None
+        except ValueError as e:
+            raise CheckpointError(f"{meta_path} is damaged ({e}); delete it (or pass --force) "
+                                  f"to train anew") from None
+    if model_path.exists():
+        try:
+            found[model_path] = read_metadata(model_path).get("config_hash")
+        except CheckpointError as e:
+            raise CheckpointError(f"{e}; delete it (or pass --force) to train anew") from None
+    if state_path.exists():
+        found[state_path] = state_info(state_path)["config_hash"]
+    return found
+
+
+def _prepare_folder(out: Path, chash: str, force: bool) -> None:
+    """Refuse a folder holding another configuration's run (``force``: delete its run files)."""
+    files = (out / MODEL_FILE, out / META_FILE, out / STATE_FILE, out / METRICS_FILE)
+    if force:
+        for f in files:
+            f.unlink(missing_ok=True)
+        return
+    for path, theirs in _run_hashes(out).items():
+        if theirs != chash:
+            raise CheckpointError(
+                f"{out} already holds a run of another configuration ({path.name}: config "
+                f"hash {theirs}, this run: {chash}); use another --out, or --force to delete "
+                f"that run and train anew")
+
+
+def _finished(out: Path, chash: str) -> dict | None:
+    """The metadata of a finished run of ``chash`` in ``out`` (checked by _prepare_folder)."""
+    meta_path, model_path = out / META_FILE, out / MODEL_FILE
     if not (model_path.exists() and meta_path.exists()):
         return None
     meta = json.loads(meta_path.read_text())
-    if meta.get("config_hash") != chash:
-        raise CheckpointError(
-            f"{model_path.parent} already holds a model trained with another configuration "
-            f"(hash {meta.get('config_hash')} vs {chash}); use another --out or delete it")
-    return meta
+    return meta if meta.get("config_hash") == chash else None
+
+
+def _check_labels(cfg: TrainConfig, data: ArrayDataset) -> None:
+    import numpy as np
+
+    y, n = data.labels, len(data.classes)
+    if not np.issubdtype(y.dtype, np.integer):
+        raise InputError(f"{cfg.dataset} training labels are {y.dtype}, not integers; the "
+                         f"dataset files are damaged (prepare them again)")
+    if len(y) and (y.min() < 0 or y.max() >= n):
+        raise InputError(f"{cfg.dataset} training labels span {y.min()}..{y.max()} but the "
+                         f"dataset has {n} classes (0..{n - 1}); the dataset files are damaged "
+                         f"(prepare them again)")
 
 
 def _bar(it, total: int, desc: str, enabled: bool):
@@ -340,7 +609,15 @@ def _bar(it, total: int, desc: str, enabled: bool):
 def _read_metrics(path: Path) -> list[dict]:
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    try:
+        records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if all(isinstance(r, dict) and isinstance(r.get("epoch"), int) for r in records):
+            return records
+        why = "a record without an epoch"
+    except ValueError as e:
+        why = str(e)
+    raise CheckpointError(f"{path} is damaged ({why}); delete it (or pass --force) to start "
+                          f"the run over")
 
 
 def _append_metrics(path: Path, record: dict) -> None:
@@ -351,6 +628,8 @@ def _append_metrics(path: Path, record: dict) -> None:
 
 def _truncate_metrics(path: Path, epochs_done: int) -> None:
     """Drop records of epochs after the resumed state (they were written by a killed run)."""
+    if not path.exists():
+        return
     lines = [r for r in _read_metrics(path) if r["epoch"] <= epochs_done]
     with atomic_path(path) as tmp:
         tmp.write_text("".join(json.dumps(r) + "\n" for r in lines))

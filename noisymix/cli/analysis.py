@@ -56,9 +56,11 @@ def toy(out, seed) -> None:
 @click.option("--data-root", default=None)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--progress/--no-progress", default=None)
+@click.option("--force", is_flag=True,
+              help="replace a finished or interrupted run of another configuration in OUT")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="run directory")
 def finetune(ckpt, dataset, train_subset, epochs, lr, weight_decay, batch_size, milestones,
-             gamma, seed, data_root, device, progress, out) -> None:
+             gamma, seed, data_root, device, progress, force, out) -> None:
     """Fine-tune a checkpoint on DATASET (all layers, new head) → OUT/model.safetensors."""
     from noisymix.finetune import finetune as run
 
@@ -71,7 +73,8 @@ def finetune(ckpt, dataset, train_subset, epochs, lr, weight_decay, batch_size, 
                                      param_hint="--milestones") from None
     meta = run(ckpt, dataset, out, epochs, lr=lr, weight_decay=weight_decay,
                batch_size=batch_size, seed=seed, train_subset=train_subset, milestones=steps,
-               gamma=gamma, data_root=data_root, device=device, progress=progress)
+               gamma=gamma, data_root=data_root, device=device, progress=progress,
+               force=force)
     click.echo(f"fine-tuned {meta['source']['method']} {meta['arch']}×{meta['width']} "
                f"({meta['source']['dataset']} → {dataset}): {meta['epochs']} epochs "
                f"→ {Path(out) / 'model.safetensors'}")

@@ -100,7 +100,7 @@ def _with_inputs(f):
 
 
 def _progress(flag):
-    from noisymix.train import show_progress
+    from noisymix.progress import show_progress
 
     return show_progress(flag)
 

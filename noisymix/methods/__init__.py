@@ -8,7 +8,9 @@
 import importlib
 
 from noisymix.methods.base import (  # noqa: F401
+    Limit,
     Scheme,
+    check_hparams,
     create_scheme,
     list_schemes,
     mixed_cross_entropy,

@@ -2,11 +2,12 @@
 image; λ ~ Beta(β, β) sets the box area and is recomputed from the clipped box."""
 
 import dataclasses
+from typing import ClassVar
 
 import torch
 from torch.nn import functional as F
 
-from noisymix.methods.base import Scheme, mixed_cross_entropy, register_scheme
+from noisymix.methods.base import Limit, Scheme, mixed_cross_entropy, register_scheme
 from noisymix.rng import sample_beta
 
 
@@ -15,6 +16,8 @@ from noisymix.rng import sample_beta
 class CutMix(Scheme):
     beta: float = 1.0
     prob: float = 0.5
+
+    LIMITS: ClassVar[dict[str, Limit]] = {"beta": Limit(gt=0), "prob": Limit(ge=0, le=1)}
 
     def loss(self, model, x, y):
         g = self.generator(x.device)

@@ -13,12 +13,13 @@ baselines are the same engine with other defaults (see the per-scheme modules).
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from noisymix.methods.base import Scheme, mixed_cross_entropy
+from noisymix.methods.base import Limit, Scheme, mixed_cross_entropy
 from noisymix.methods.hooks import num_stages, transform_at
 from noisymix.methods.losses import JensenShannonConsistency
 from noisymix.methods.noise import inject_noise
@@ -48,11 +49,23 @@ class FeatureMixing(Scheme):
     jsd: bool = True
     jsd_weight: float = 12.0
 
+    # Allowed values (noisymix.methods.base.Limit), as the paper and the reference code use
+    # them; mix_layers' upper end is the model's stage count, checked at the first batch.
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "alpha": Limit(gt=0, hint="mix=false turns mixing off"),
+        "mix_layers": Limit(ge=0),
+        "add_level": Limit(ge=0),
+        "mult_level": Limit(ge=0),
+        "sparse_level": Limit(ge=0, le=1),            # a probability
+        "severity": Limit(ge=1, le=10),               # AugMix levels are tenths of the max op
+        "width": Limit(ge=1),
+        "depth": Limit(ge=1, also=(-1,)),
+        "augmix_alpha": Limit(gt=0),                  # Dirichlet/Beta parameters are > 0
+        "jsd_weight": Limit(ge=0),
+    }
+
     def __post_init__(self) -> None:
-        super().__post_init__()
-        self.mix_layers = tuple(int(k) for k in self.mix_layers)
-        if not self.mix_layers:
-            raise ValueError("mix_layers must name at least one stage")
+        super().__post_init__()  # checks every field against LIMITS (mix_layers → a tuple)
         self._jsd = JensenShannonConsistency(self.jsd_weight)
 
     def views(self, x: torch.Tensor, g: torch.Generator) -> list[torch.Tensor]:

@@ -16,11 +16,12 @@ mixup --mixup_alpha 1.0 --graph True --n_labels 3 --eta 0.2 --beta 1.2 --gamma 0
 """
 
 import dataclasses
+from typing import ClassVar
 
 import torch
 from torch.nn import functional as F
 
-from noisymix.methods.base import Scheme, register_scheme
+from noisymix.methods.base import Limit, Scheme, register_scheme
 from noisymix.methods.puzzlemix_ops import check_geometry, puzzle_mix, soft_bce
 from noisymix.rng import sample_beta
 
@@ -44,12 +45,20 @@ class PuzzleMix(Scheme):
     adv_eps: float = 10.0  # L∞ radius of that noise in 1/255 intensity steps
     loss_type: str = "bce"  # "bce": reference BCE(softmax, soft target); "ce": soft-label CE
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.n_labels < 2:
-            raise ValueError(f"n_labels must be >= 2, got {self.n_labels}")
-        if self.loss_type not in ("bce", "ce"):
-            raise ValueError(f"loss_type must be 'bce' or 'ce', got {self.loss_type!r}")
+    # Allowed values (noisymix.methods.base.Limit); neigh_size and t_size must also divide the
+    # image into every grid, checked at the first batch (check_geometry).
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "alpha": Limit(gt=0),
+        "n_labels": Limit(ge=2),
+        "beta": Limit(ge=0), "gamma": Limit(ge=0), "eta": Limit(ge=0),
+        "neigh_size": Limit(ge=1),
+        "t_size": Limit(ge=1, also=(-1,)),
+        "t_eps": Limit(ge=0),
+        "clean_lam": Limit(ge=0),
+        "adv_p": Limit(ge=0, le=1),                   # a probability
+        "adv_eps": Limit(ge=0),
+        "loss_type": Limit(choices=("bce", "ce")),
+    }
 
     def loss(self, model, x, y):
         batch, _, height, width = x.shape

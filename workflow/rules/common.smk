@@ -18,8 +18,9 @@ from noisymix import config as nmconfig
 from noisymix.pipeline import plan as nmplan
 
 # Same schema as the validate() above, plus defaults and cross-key checks (typed dataclasses).
-# Scheme hyper-parameter names are checked by `noisymix train` itself (and by the tests for the
-# shipped profiles); skipping that check here keeps torch out of Snakemake's start-up.
+# Scheme hyper-parameter names and ranges are checked at parse time by the schema (a mirror of
+# the schemes' declarations, kept equal by a test); the torch-side check is skipped here to keep
+# torch out of Snakemake's start-up.
 # `--config scale=smoke` runs the same DAG in smoke/<profile>/ on fixture data (see Snakefile).
 PROFILE = nmconfig.resolve_profile(
     nmconfig.validate_params(config), config["profile"], check_hparams=False
