@@ -292,27 +292,35 @@ def _train(cfg: TrainConfig, out: Path, chash: str, device: torch.device, rank: 
     model_path, state_path = out / MODEL_FILE, out / STATE_FILE
     torch.manual_seed(seed_for(cfg.seed, "init"))  # weight init is the only global draw
     train_set = load_dataset(cfg.dataset, "train", cfg.data_root)
+    # --batch-size is the global batch: under torchrun each of the world's ranks draws its
+    # share, so the recipe does not change with the number of processes.
+    if cfg.batch_size % world:
+        raise UsageError(f"--batch-size {cfg.batch_size} is the global batch and must divide "
+                         f"by the {world} processes; choose a multiple of {world}")
+    per_rank = cfg.batch_size // world
     if isinstance(train_set, ArrayDataset):
         if cfg.train_subset is not None:
             n = min(cfg.train_subset, len(train_set))
             train_set = dataclasses.replace(train_set, images=train_set.images[:n],
                                             labels=train_set.labels[:n])
         _check_labels(cfg, train_set)
-        batches = ArrayBatches(train_set, cfg.batch_size, device, cfg.seed, rank, world)
+        batches = ArrayBatches(train_set, per_rank, device, cfg.seed, rank, world)
         crop = True
     else:
-        batches = FolderBatches(train_set, cfg.batch_size, device, cfg.seed, cfg.num_workers,
+        if cfg.train_subset is not None:  # the first N files in ImageFolder order
+            train_set = dataclasses.replace(train_set, samples=train_set.samples[:cfg.train_subset])
+        batches = FolderBatches(train_set, per_rank, device, cfg.seed, cfg.num_workers,
                                 rank, world)
         crop = False
     classes = train_set.classes
 
     model = build_model(cfg, len(classes))
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"world_size": world, "per_rank_batch": per_rank}
     if cfg.init_from is not None:
         from noisymix.finetune import load_backbone
 
         # weights overwritten below when resuming; the metadata is kept
-        extra = {**load_backbone(model, cfg.init_from), "finetune_method": cfg.method}
+        extra.update({**load_backbone(model, cfg.init_from), "finetune_method": cfg.method})
     model = model.to(device)
     use_cuda = device.type == "cuda"
     if use_cuda and cfg.channels_last:

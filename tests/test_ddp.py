@@ -93,6 +93,8 @@ def test_train_under_torchrun_two_cpu_ranks(tmp_path: Path):
     assert epochs == [1, 2]
     meta = json.loads((out / "model.json").read_text())
     assert meta["epochs"] == 2 and meta["method"] == "noisymix"
+    # --batch-size is the global batch: 2 ranks × 8 images, as one process × 16
+    assert meta["world_size"] == 2 and meta["per_rank_batch"] == 8
 
     # parameters are identical across ranks, and equal to the saved checkpoint
     assert ranks[0]["hash"] == ranks[1]["hash"]

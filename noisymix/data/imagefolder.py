@@ -72,7 +72,11 @@ class FolderDataset:
                              v2.RandomHorizontalFlip()])
         else:
             tf = eval_transform(size)
-        return datasets.ImageFolder(str(self.root), transform=tf, loader=load_rgb)
+        ds = datasets.ImageFolder(str(self.root), transform=tf, loader=load_rgb)
+        # this dataset's samples (a --train-subset keeps the first N), not a fresh scan's
+        ds.samples = ds.imgs = list(self.samples)
+        ds.targets = [t for _, t in self.samples]
+        return ds
 
 
 def eval_transform(size: int = 224):
