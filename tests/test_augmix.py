@@ -169,6 +169,52 @@ def test_level_to_magnitude_matches_reference_formulas():
         assert torch.allclose(got, want, rtol=0, atol=1e-12), op
 
 
+def test_vectorised_magnitudes_equal_per_op_map():
+    """augmix maps the levels of all applications at once (ops gathered per application);
+    each must equal level_to_magnitude of its own op bit for bit."""
+    gen = torch.Generator().manual_seed(2)
+    for ops in (OPS, ALL_OPS):
+        choice = torch.randint(0, len(ops), (3, 400), generator=gen)
+        level = 0.1 + 9.9 * torch.rand((3, 400), generator=gen, dtype=torch.float64)
+        neg = torch.rand((3, 400), generator=gen) > 0.5
+        mags = am._magnitudes(ops, choice, level, neg, (28, 36))
+        for k, op in enumerate(ops):
+            sel = choice == k
+            assert torch.equal(mags[sel], level_to_magnitude(op, level[sel], neg[sel], (28, 36)))
+
+
+@pytest.mark.parametrize("all_ops", [False, True])
+def test_fused_chains_equal_grouped_chains(all_ops):
+    """The GPU engine (every kind of op on every chain, identities where a chain's op is of
+    another kind) gives the CPU engine's chains (each op on the chains that chose it, checked
+    against PIL above) bit for bit; run here on the CPU, at severities 3 and 10."""
+    ops = ALL_OPS if all_ops else OPS
+    x = _digits(12, size=20)[:, :, :, 2:]  # 20×18: unequal sides
+    for severity in (3, 10):
+        plan = sample_plan(Streams.for_items(severity, "fused", indices=range(12)),
+                           severity=severity, n_ops=len(ops))
+        choice, n = plan["choice"], plan["choice"].shape[1]
+        mags = am._magnitudes(ops, choice, plan["level"], plan["negate"], (20, 18))
+        steps = torch.arange(len(choice)).view(-1, 1)
+        key = torch.where(plan["depths"].view(1, n) > steps, choice, len(ops))
+        q = am._quantise(x)
+        assert torch.equal(am._chains_fused(q, ops, key, mags),
+                           am._chains_grouped(q, ops, key, mags))
+
+
+def test_memory_format_does_not_matter():
+    """Channels-last (or NHWC-permuted) batches, as the GPU training loop passes them, give
+    the same pixels as contiguous ones, and augmix keeps the input's memory format."""
+    x = _digits(4)
+    cl = x.contiguous(memory_format=torch.channels_last)
+    for op in ALL_OPS:
+        m = torch.full((4,), float(PARAMS[op][-1]), dtype=torch.float64)
+        assert torch.equal(apply_op(cl, op, m), apply_op(x, op, m)), op
+    out = augmix(cl, torch.Generator().manual_seed(1), all_ops=True)
+    assert torch.equal(out, augmix(x, torch.Generator().manual_seed(1), all_ops=True))
+    assert out.is_contiguous(memory_format=torch.channels_last)
+
+
 def _record_ops(monkeypatch):
     """Wrap the op dispatcher to log (op, magnitudes) of every batched application."""
     log = []

@@ -14,15 +14,19 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4,
     """x (B, C, H, W) → same shape: zero-pad by ``pad``, crop H×W at a random offset, flip."""
     b, c, h, w = x.shape
     dev = x.device
-    if pad > 0:
-        padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-        oy = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=dev)
-        ox = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=dev)
-        rows = (oy[:, None] + torch.arange(h, device=dev))  # (B, H)
-        cols = (ox[:, None] + torch.arange(w, device=dev))  # (B, W)
-        padded = padded.gather(2, rows[:, None, :, None].expand(b, c, h, w + 2 * pad))
-        x = padded.gather(3, cols[:, None, None, :].expand(b, c, h, w))
-    if flip:
+    if pad <= 0:
+        if flip:
+            do = torch.rand(b, generator=generator, device=dev) < 0.5
+            x = torch.where(do[:, None, None, None], x.flip(-1), x)
+        return x
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    oy = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=dev)
+    ox = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=dev)
+    cols = torch.arange(w, device=dev).expand(b, w)
+    if flip:  # the flip is folded into the column gather: no extra pass over the batch
         do = torch.rand(b, generator=generator, device=dev) < 0.5
-        x = torch.where(do[:, None, None, None], x.flip(-1), x)
-    return x
+        cols = torch.where(do[:, None], cols.flip(1), cols)
+    rows = oy[:, None] + torch.arange(h, device=dev)  # (B, H)
+    cols = ox[:, None] + cols  # (B, W)
+    padded = padded.gather(2, rows[:, None, :, None].expand(b, c, h, w + 2 * pad))
+    return padded.gather(3, cols[:, None, None, :].expand(b, c, h, w))
