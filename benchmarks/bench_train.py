@@ -54,8 +54,10 @@ def bench_scheme(name: str, args, device: torch.device, images: np.ndarray,
     cuda = device.type == "cuda"
     if cuda:
         model = model.to(memory_format=torch.channels_last)
-    scheme = create_scheme(name, seed=0)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    if args.compile:  # the net only: the schemes' stage hooks stay on the wrapper's modules
+        model.net = torch.compile(model.net)
+    scheme = create_scheme(name, seed=0)
     gen = torch.Generator(device=device).manual_seed(0)
     images, labels = torch.from_numpy(images), torch.from_numpy(labels)
     if cuda:
@@ -155,6 +157,7 @@ def main() -> None:
                    help="default: all; with --reference: noisymix")
     p.add_argument("--reference", metavar="PATH", help="checkout of erichson/NoisyMix")
     p.add_argument("--workers", type=int, default=4, help="DataLoader workers of the reference")
+    p.add_argument("--compile", action="store_true", help="torch.compile the network")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# One prepared pass over every CUDA path and the GPU benchmarks, for a lent GPU machine.
-# Runs the package from source; wheels the machine lacks travel in .whl/ (see README, "GPU").
-#   bash benchmarks/gpu_check.sh OUTDIR [quick]
+# One prepared pass over the CUDA paths and the GPU benchmarks, for a lent GPU machine.
+# Runs the package from source; wheels the machine lacks travel in .whl/, reference checkouts
+# (erichson/NoisyMix, hendrycks/robustness) in .refs/ — both ignored by git.
+#   bash benchmarks/gpu_check.sh OUTDIR
 set -uo pipefail
-OUT=${1:?usage: gpu_check.sh OUTDIR}; MODE=${2:-full}
+OUT=${1:?usage: gpu_check.sh OUTDIR}
 mkdir -p "$OUT"; W=$(mktemp -d)
 if ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
@@ -16,40 +17,63 @@ nm() { python3 -m noisymix "$@"; }
 step() { echo; echo "=== $* ($(date +%T))"; }
 step machine
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python3 -c "import torch, torchvision; print('torch', torch.__version__, 'tv', torchvision.__version__, torch.cuda.get_device_name(), 'cpu threads', torch.get_num_threads())"
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(), 'cpu threads', torch.get_num_threads())"
 
-step "CUDA paths: train every scheme 1 epoch on digits (cuda)"
-for m in erm mixup manifold_mixup cutmix nfm augmix noisymix; do
-  timeout 120 python3 -m noisymix train --dataset digits --arch preactresnet18 --width 0.25 --method $m \
-    --epochs 1 --batch-size 64 --device cuda --num-workers 2 --no-progress --out $W/run-$m >$W/train-$m.log 2>&1 \
-    && echo "train $m: ok $(grep -o '"test_acc"[^,]*' $W/run-$m/model.json 2>/dev/null | head -1)" \
-    || { echo "train $m: FAILED"; tail -5 $W/train-$m.log; }
+step "CUDA paths: training on cuda (digits, 1 epoch)"
+for spec in "preactresnet18 erm" "wrn28_4 noisymix" "preactresnet18 manifold_mixup"; do
+  set -- $spec
+  timeout 60 python3 -m noisymix train --dataset digits --arch $1 --width 0.25 --method $2 \
+    --epochs 1 --batch-size 64 --device cuda --num-workers 2 --no-progress --out $W/run-$1-$2 >$W/train.log 2>&1 \
+    && echo "train $1 $2: ok" || { echo "train $1 $2: FAILED"; tail -4 $W/train.log; }
 done
-step "CUDA paths: corrupt / perturb / eval on cuda"
-nm corrupt --dataset digits --limit 256 --device cuda --no-progress --out $W/c && echo corrupt ok
-nm perturb --dataset digits --limit 32 --device cuda --no-progress --out $W/p && echo perturb ok
-nm corrupt --dataset digits --limit 256 --device cpu --no-progress --corruptions gaussian_noise,fog,glass_blur --severities 3 --out $W/c-cpu && echo corrupt-cpu ok
-python3 - $W <<'PY'
-import sys, numpy as np, pathlib
-w = pathlib.Path(sys.argv[1])
-for name in ("gaussian_noise", "fog", "glass_blur"):
-    a, b = np.load(w / "c" / f"{name}.npy")[512:768], np.load(w / "c-cpu" / f"{name}.npy")
-    d = np.abs(a.astype(int) - b.astype(int))
-    print(f"cuda vs cpu {name} s3: identical {np.mean(d == 0):.4f}, max |diff| {d.max()}")
-PY
-nm eval --ckpt $W/run-noisymix/model.safetensors --benchmark clean --fgsm-eps 8 --device cuda --json $W/e0.json && cat $W/e0.json; echo
-nm eval --ckpt $W/run-noisymix/model.safetensors --benchmark $W/c --device cuda --json $W/e1.json && cat $W/e1.json; echo
-nm eval --ckpt $W/run-noisymix/model.safetensors --benchmark $W/p --device cuda --json $W/e2.json && cat $W/e2.json; echo
 
-step "bench: training step (cuda, bf16 autocast + channels-last), PreActResNet-18 x1, batch 128"
-timeout 150 python3 benchmarks/bench_train.py --device cuda --width 1 --batch-size 128 --steps 20 --warmup 5 \
-  --schemes erm mixup manifold_mixup cutmix nfm augmix noisymix
-step "bench: AugMix"
-timeout 60 python3 benchmarks/bench_augmix.py --batch 512 --iters 10
-step "bench: -C generation, cifar preset (cuda)"
-timeout 150 python3 benchmarks/bench_corruptions.py --preset cifar --n 1024 --size 32 --device cuda --batch-size 1024
-[ "$MODE" = quick ] && exit 0
+step "CPU and CUDA give the same corruptions and perturbations (counter-based streams)"
+python3 - <<'PY'
+import numpy as np, torch
+from noisymix.corruptions import corrupt, list_corruptions
+from noisymix.perturbations import perturb, PERTURBATIONS
+x = np.random.default_rng(0).integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
+for name in list_corruptions():
+    a = corrupt(x, name, 3, "cifar", 0, device="cpu").numpy().astype(int)
+    b = corrupt(x, name, 3, "cifar", 0, device="cuda").cpu().numpy().astype(int)
+    d = np.abs(a - b)
+    print(f"{name:18s} identical {np.mean(d == 0):.4f}  within 1: {np.mean(d <= 1):.4f}  max {d.max()}")
+for name in PERTURBATIONS:
+    a = perturb(x[:8], name, "cifar", 0, device="cpu").numpy().astype(int)
+    b = perturb(x[:8], name, "cifar", 0, device="cuda").cpu().numpy().astype(int)
+    d = np.abs(a - b)
+    print(f"-P {name:15s} identical {np.mean(d == 0):.4f}  within 1: {np.mean(d <= 1):.4f}  max {d.max()}")
+PY
+
+step "CIFAR-10-C scale: generate 19 x 5 x 10,000 images on cuda, then evaluate"
+python3 -c "import numpy as np; r=np.random.default_rng(0); np.save('$W/x.npy', r.integers(0,256,(10000,32,32,3),dtype=np.uint8)); np.save('$W/y.npy', r.integers(0,10,10000).astype(np.uint8))"
+/usr/bin/time -f "corrupt (CLI, incl. start-up and writing 950,000 images) wall %e s" python3 -m noisymix corrupt --input $W/x.npy --labels $W/y.npy --device cuda --batch-size 2500 --no-progress --out $W/c10c
+python3 - $W <<'PY'
+import sys, time, torch
+from noisymix.checkpoint import save_model
+from noisymix.models import create_model
+from noisymix.robustness import evaluate
+ckpt = sys.argv[1] + "/m/model.safetensors"
+save_model(ckpt, create_model("preactresnet18", 10, 1.0),
+           {"arch": "preactresnet18", "width": 1.0, "num_classes": 10, "mean": [0.5] * 3,
+            "std": [0.5] * 3, "dataset": "digits", "method": "erm", "seed": 0})
+for prec in ("fp32", "bf16"):
+    evaluate(ckpt, [sys.argv[1] + "/c10c"], device="cuda", limit=64, precision=prec)
+    torch.cuda.synchronize(); t = time.perf_counter()
+    df = evaluate(ckpt, [sys.argv[1] + "/c10c"], device="cuda", batch_size=2500, precision=prec)
+    torch.cuda.synchronize(); s = time.perf_counter() - t
+    n = int(df.query("severity > 0 and metric == 'accuracy'").n_images.sum())
+    print(f"evaluate() PreActResNet-18 x1, {prec}: {n} images (15 x 5 x 10,000, reads and "
+          f"checks included) in {s:.2f} s = {n / s:.0f} img/s")
+PY
+
+step "bench: training step on cuda vs the official NoisyMix code (same GPU)"
+timeout 75 python3 benchmarks/bench_train.py --device cuda --width 1 --batch-size 128 --warmup 5 --steps 20 --workers 8 --reference .refs/NoisyMix --schemes erm augmix noisymix
+step "bench: AugMix vs the official PIL pipeline (8 workers)"
+timeout 45 python3 benchmarks/bench_augmix.py --batch 512 --iters 4 --workers 8 --reference .refs/NoisyMix
+step "bench: -C generation, cifar preset (cuda) vs make_cifar_c.py (1 CPU core)"
+timeout 60 python3 benchmarks/bench_corruptions.py --preset cifar --n 128 --device cuda --batch-size 128 --reference .refs/robustness
 step "bench: -C generation, imagenet preset (cuda, noisymix only)"
-timeout 200 python3 benchmarks/bench_corruptions.py --preset imagenet --n 64 --size 224 --device cuda --batch-size 64 --no-ref
-step "bench: -C evaluation"
-timeout 100 python3 benchmarks/bench_eval.py --device cuda --width 1 --n 10000
+timeout 35 python3 benchmarks/bench_corruptions.py --preset imagenet --n 32 --device cuda --batch-size 32 --no-ref
+step "bench: training step, torch.compile"
+timeout 60 python3 benchmarks/bench_train.py --device cuda --width 1 --batch-size 128 --warmup 5 --steps 20 --compile --schemes noisymix
