@@ -193,8 +193,9 @@ class ArrayBatches:
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         g = torch.Generator().manual_seed(seed_for(self.seed, "shuffle", epoch))
         order = _shard(torch.randperm(len(self.labels), generator=g), self.rank, self.world)
+        order = order.to(self.images.device)  # once per epoch, not a copy per step
         for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size].to(self.images.device)
+            idx = order[start:start + self.batch_size]
             x = self.images[idx].to(self.device, non_blocking=True)
             yield x.permute(0, 3, 1, 2).float().div_(255), self.labels[idx.to(self.device)]
 
