@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from noisymix.corruptions.base import register_corruption
 from noisymix.rng import Streams
 from noisymix.corruptions.blur import (  # noqa: F401 (gaussian_filter re-exported)
-    gaussian_filter, motion_blur_batch)
+    _pad_along, gaussian_filter, motion_blur_batch)
 
 # ---------------------------------------------------------------------------------------------
 # shared helpers
@@ -243,23 +243,74 @@ _WATER_RGB = (175 / 255, 238 / 255, 238 / 255)  # pale turquoise
 _MUD_RGB = (63 / 255, 42 / 255, 20 / 255)  # mud brown
 
 
-def _water_shading(liquid_u8: np.ndarray) -> np.ndarray:
-    """Per-image shading of the water drops (H, W) float32, the reference's cv2 pipeline.
+# Emboss kernel of the drop relief (the reference's constant).
+_DROP_RELIEF = ((-2.0, -1.0, 0.0), (-1.0, 1.0, 1.0), (0.0, 1.0, 2.0))
+_EDGE_THRESHOLDS = (50, 150)  # Canny hysteresis, 8-bit levels
+_RAMP_PX = 20  # distance to the nearest drop edge is capped at this many px
 
-    Canny edges → distance transform → truncation at 20 → blur → histogram equalisation →
-    emboss kernel → blur. Edge detection and distance transforms have no batched torch
-    equivalent, so this runs per image on the CPU.
-    """
+
+def _mirror1(x: torch.Tensor) -> torch.Tensor:
+    """x (B, H, W) padded by one pixel on every side, mirror border (c b | a b c d | c)."""
+    if min(x.shape[-2:]) > 1:
+        return F.pad(x[:, None], (1, 1, 1, 1), mode="reflect")[:, 0]
+    return _pad_along(_pad_along(x, 1, -1, "mirror"), 1, -2, "mirror")
+
+
+def _mean3x3(x: torch.Tensor) -> torch.Tensor:
+    """3×3 neighbourhood sums of x (B, H, W) with a mirror border, times 1/9 (cv2.blur).
+
+    Callers pass float64 (sums of nine float32 values are exact there, as in OpenCV) or
+    small integers in float32 (exact sums, and a mean never within 1/18 of a rounding tie)."""
+    x = _mirror1(x)
+    rows = (x[..., :-2] + x[..., 1:-1]).add_(x[..., 2:])
+    return (rows[..., :-2, :] + rows[..., 1:-1, :]).add_(rows[..., 2:, :]).mul_(1.0 / 9)
+
+
+def _equalize(levels: torch.Tensor) -> torch.Tensor:
+    """Histogram equalisation of each image of uint8 (B, H, W), as cv2.equalizeHist: the first
+    occupied level maps to 0, level i to round(255·(#pixels in (first, i]) / #pixels above
+    first) in float32; a single-level image keeps its level."""
+    b = levels.shape[0]
+    flat = levels.reshape(b, -1).long()
+    counts = torch.zeros(b, 256, dtype=torch.long, device=levels.device)
+    counts.scatter_add_(1, flat, torch.ones(1, 1, dtype=torch.long, device=levels.device).expand_as(flat))
+    first = (counts > 0).to(torch.uint8).argmax(1, keepdim=True)
+    upto = counts.cumsum(1)
+    at_first = upto.gather(1, first)  # every pixel at or below the first occupied level
+    above = (flat.shape[1] - at_first).to(torch.float32)
+    lut = ((upto - at_first).to(torch.float32) * (255.0 / above)).round_().clamp_(0, 255)
+    lut = torch.where(above > 0, lut, first.to(torch.float32))
+    return lut.gather(1, flat).view_as(levels)
+
+
+def water_shading(liquid: torch.Tensor) -> torch.Tensor:
+    """Shading of the water drops for uint8 liquid layers (B, H, W) → float32 (B, H, W), the
+    reference's recipe: the distance of each pixel to the nearest drop edge (Canny), capped at
+    20 px, smoothed (3×3 mean, truncated to 8 bits) and histogram-equalised, then embossed
+    (saturated to 8 bits) and smoothed again (3×3 mean, rounded to 8 bits). Bit-exact with
+    the reference's OpenCV calls."""
     import cv2
 
-    dist = 255 - cv2.Canny(liquid_u8, 50, 150)
-    dist = cv2.distanceTransform(dist, cv2.DIST_L2, 5)
-    _, dist = cv2.threshold(dist, 20, 20, cv2.THRESH_TRUNC)
-    dist = cv2.blur(dist, (3, 3)).astype(np.uint8)
-    dist = cv2.equalizeHist(dist)
-    ker = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])
-    dist = cv2.filter2D(dist, cv2.CV_8U, ker)
-    return cv2.blur(dist, (3, 3)).astype(np.float32)
+    dev = liquid.device
+    # cv2 for the edge detector (hysteresis) and the 5×5 chamfer distance transform: both are
+    # sequential per-image algorithms with no batched torch form; the rest runs batched here.
+    ramp = np.stack([
+        cv2.distanceTransform(255 - cv2.Canny(layer, *_EDGE_THRESHOLDS), cv2.DIST_L2, 5)
+        for layer in liquid.to(torch.uint8).cpu().numpy()
+    ])
+    # The mean of the capped float32 distances in float64, rounded to float32 and truncated
+    # to 8 bits, as OpenCV computes it.
+    ramp = torch.from_numpy(ramp).to(device=dev, dtype=torch.float64).clamp_(max=_RAMP_PX)
+    levels = _equalize(_mean3x3(ramp).to(torch.float32).floor_().to(torch.uint8))
+    relief = _mirror1(levels.to(torch.float32))[None]  # images as channels: depthwise conv
+    kernel = torch.tensor(_DROP_RELIEF, device=dev).expand(relief.shape[1], 1, 3, 3)
+    relief = F.conv2d(relief, kernel, groups=relief.shape[1])[0].clamp_(0, 255)  # exact sums
+    return _mean3x3(relief).round_()
+
+
+def _water_shading(liquid_u8: np.ndarray) -> np.ndarray:
+    """``water_shading`` of one uint8 layer (H, W) as numpy (used by the -P spatter)."""
+    return water_shading(torch.from_numpy(np.ascontiguousarray(liquid_u8))[None])[0].numpy()
 
 
 @register_corruption("spatter")
@@ -273,9 +324,8 @@ def spatter(x: torch.Tensor, severity: int, preset: str, rng: Streams) -> torch.
     if not mud:
         # np.uint8 truncation of liquid·255 (clamped: the reference would wrap above 255,
         # which its parameters make vanishingly rare)
-        lu8 = (liquid * 255).clamp(0, 255).to(torch.uint8).cpu().numpy()
-        shade = torch.from_numpy(np.stack([_water_shading(l) for l in lu8])).to(x.device)
-        m = torch.from_numpy(lu8).to(x.device).to(x.dtype) * shade.to(x.dtype)  # (B, H, W)
+        lu8 = (liquid * 255).clamp(0, 255).to(torch.uint8)
+        m = lu8.to(x.dtype) * water_shading(lu8).to(x.dtype)  # (B, H, W)
         peak = m.amax(dim=(1, 2), keepdim=True)
         # reference divides by the max (NaN if no drop at all); treat that as no spatter
         m = torch.where(peak > 0, m / peak.clamp_min(1e-12), torch.zeros_like(m)) * amount
