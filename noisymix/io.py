@@ -30,6 +30,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def replace_dir(staged: str | Path, dest: str | Path) -> None:
+    """Put the finished folder ``staged`` at ``dest``, replacing what is there, by renames
+    (a folder cannot be replaced in one rename; the old one is moved aside, then removed)."""
+    import shutil
+
+    staged, dest = Path(staged), Path(dest)
+    old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(staged, dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def write_json(path: str | Path, obj) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")

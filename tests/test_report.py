@@ -403,3 +403,102 @@ def test_quick_profile_gets_paper_layouts_under_its_own_names():
                                            "preactresnet18 on cifar10/cifar100")
     assert index["Table 5"]["layout_files"] == ["transfer_digits"]
     assert index["Table 11"]["layout_files"] == [] and index["Table 11"]["missing"]
+
+
+# --- AlexNet normalisation (SPEC §4): mCE and mFR divided by an AlexNet run's own rows ---------
+
+def _normalisable_rows(method, arch, err_of, fp_of, t5_of):
+    """-C accuracies 1 − err_of(i, s) for corruption i, severity s, with the CE / mCE rows that
+    `noisymix eval` writes (from the published constants: here a placeholder 9.0), and -P
+    flip probabilities / top-5 distances per perturbation k with unnormalised mFR / mT5D."""
+    run = f"results/runs/imagenet/{arch}/{method}/seed0"
+    a = ("imagenet", arch, method, 0)
+    rows = [r(run, *a, "clean", "accuracy", 0.5),
+            r(run, *a, "imagenet-c", "mce", 9.0, "all", 0, "test15"),
+            r(run, *a, "imagenet-c", "robust_accuracy", 0.5, "all", 0, "test15")]
+    for i, c in enumerate(TEST_CORRUPTIONS):
+        rows += [r(run, *a, "imagenet-c", "accuracy", 1 - err_of(i, s), c, s, "test15")
+                 for s in range(1, 6)]
+        rows.append(r(run, *a, "imagenet-c", "ce", 9.0, c, 0, "test15"))
+    fps = {p: fp_of(k) for k, p in enumerate(PERTURBATIONS)}
+    t5s = {p: t5_of(k) for k, p in enumerate(PERTURBATIONS)}
+    rows += [r(run, *a, "imagenet-p", "flip_probability", v, p) for p, v in fps.items()]
+    rows += [r(run, *a, "imagenet-p", "t5d", v, p) for p, v in t5s.items()]
+    rows += [r(run, *a, "imagenet-p", "mfr", sum(fps.values()) / len(fps), "all"),
+             r(run, *a, "imagenet-p", "mt5d", sum(t5s.values()) / len(t5s), "all")]
+    return rows
+
+
+def test_mce_and_mfr_are_normalised_by_the_alexnet_run_on_the_same_benchmark():
+    alex = _normalisable_rows("alexnet", "alexnet", lambda i, s: 0.5 + 0.05 * s + 0.01 * i,
+                              lambda k: 0.02 * (k + 1), lambda k: 1.0 + k)
+    model = _normalisable_rows("erm", "resnet50", lambda i, s: 0.2 + 0.02 * s,
+                               lambda k: 0.01 * (k + 1), lambda k: 0.5 + 0.25 * k)
+    df = prepare(pd.DataFrame(alex + model))
+    get = lambda m, metric, c="all": df.loc[(df.method == m) & (df.metric == metric)  # noqa: E731
+                                           & (df.corruption == c), "value"].item()
+    ces = [sum(0.2 + 0.02 * s for s in range(1, 6))
+           / sum(0.5 + 0.05 * s + 0.01 * i for s in range(1, 6)) for i in range(15)]
+    assert get("erm", "ce", TEST_CORRUPTIONS[3]) == pytest.approx(ces[3])
+    assert get("erm", "mce") == pytest.approx(sum(ces) / 15)
+    assert get("alexnet", "mce") == pytest.approx(1.0)
+    assert get("erm", "mfr") == pytest.approx(0.5)  # FP is half AlexNet's on every one
+    assert get("erm", "mfr_no_noise") == pytest.approx(0.5)
+    assert get("erm", "mt5d") == pytest.approx(
+        sum((0.5 + 0.25 * k) / (1.0 + k) for k in range(10)) / 10)
+    (t1,) = [t for t in build_tables(df) if t.entry == "Table 1"]
+    text = t1.markdown()
+    assert "AlexNet run evaluated here" in text and "published" in text
+    assert "FP / FP_AlexNet" in text and "not divided by" not in text
+
+
+def test_published_alexnet_errors_cross_check_the_computed_ones():
+    """An AlexNet run whose per-severity errors are the published ones (timm's list) gives
+    the published per-corruption means in the note, gap 0."""
+    from noisymix.metrics.corruption import ALEXNET_ERR_BY_SEVERITY
+
+    alex = _normalisable_rows(
+        "alexnet", "alexnet",
+        lambda i, s: ALEXNET_ERR_BY_SEVERITY[TEST_CORRUPTIONS[i]][s - 1],
+        lambda k: 0.1, lambda k: 1.0)
+    (t1,) = [t for t in build_tables(prepare(pd.DataFrame(alex))) if t.entry == "Table 1"]
+    assert "largest gap 0.0 points" in t1.markdown()
+
+
+def test_without_an_alexnet_run_mfr_stays_unnormalised():
+    model = _normalisable_rows("erm", "resnet50", lambda i, s: 0.2, lambda k: 0.01,
+                               lambda k: 1.0)
+    df = prepare(pd.DataFrame(model))
+    assert df.loc[(df.metric == "mfr"), "value"].item() == pytest.approx(0.01)
+    assert df.loc[(df.metric == "mce"), "value"].item() == 9.0
+    (t1,) = [t for t in build_tables(df) if t.entry == "Table 1"]
+    assert "not divided by" in t1.markdown() and "published ImageNet-C" in t1.markdown()
+
+
+def test_a_failed_aggregate_leaves_the_old_outputs_whole(tmp_path, monkeypatch):
+    """Tables, figures and summary.json appear together or not at all (issue: a killed
+    aggregate left new tables beside an old summary.json)."""
+    import noisymix.report.driver as driver
+
+    f = tmp_path / "a.parquet"
+    pd.DataFrame([r("runs/erm", "digits", "preactresnet18", "erm", 0, "clean", "accuracy",
+                    0.3)]).to_parquet(f)
+    out = tmp_path / "o"
+    aggregate([f], out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    pd.DataFrame([r("runs/erm", "digits", "preactresnet18", "erm", 0, "clean", "accuracy",
+                    0.9)]).to_parquet(f)
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt  # after the new tables were written to the staging folder
+
+    monkeypatch.setattr(driver, "make_figures", killed)
+    with pytest.raises(KeyboardInterrupt):
+        aggregate([f], out)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    monkeypatch.undo()
+    aggregate([f], out)
+    assert "0.9" in (out / "tables" / "robustness_digits_preactresnet18.md").read_text() or \
+        "90" in (out / "tables" / "robustness_digits_preactresnet18.md").read_text()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]

@@ -10,24 +10,51 @@ dataset, and the provenance: git commit, noisymix/torch/CUDA versions, device).
 from __future__ import annotations
 
 import json
+import os
 import platform
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 
 from noisymix.config import PLOT_CSV
-from noisymix.io import atomic_path, write_json, write_text
+from noisymix.io import atomic_path, replace_dir, write_json, write_text
 from noisymix.report.figures import make_figures
 from noisymix.report.rows import PROVENANCE_COLUMNS, load_results
-from noisymix.report.tables import (Table, build_tables, index_entries, index_markdown,
-                                    make_table)
+from noisymix.report.tables import (
+    Table,
+    build_tables,
+    index_entries,
+    index_markdown,
+    make_table,
+)
 
 
 def aggregate(results: Sequence[str | Path], out_dir: str | Path,
               toy: str | Path | None = None) -> dict:
-    """Write tables, figures, ``tables/index.md`` and ``summary.json``; return the summary."""
+    """Write tables, figures, ``tables/index.md`` and ``summary.json``; return the summary.
+
+    Everything is built in a hidden staging folder and then put in place, ``summary.json``
+    last (the old one removed first): a killed run never leaves new tables beside an old
+    summary, nor a half-written set."""
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".aggregate-", dir=out))
+    try:
+        summary = _build(results, stage, toy)
+        (out / "summary.json").unlink(missing_ok=True)
+        for sub in ("tables", "figures"):
+            if (stage / sub).exists():
+                replace_dir(stage / sub, out / sub)
+        os.replace(stage / "summary.json", out / "summary.json")
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return summary
+
+
+def _build(results: Sequence[str | Path], out: Path, toy: str | Path | None) -> dict:
     df = load_results(results)
     tables = build_tables(df)
     reasons: dict[str, str] = {}
