@@ -270,8 +270,11 @@ class Streams:
         return count.view(b, *shape).float()
 
     def gamma(self, concentration: float, shape: int | Sequence[int] = (), tries: int = 24) -> torch.Tensor:
-        """Gamma(concentration, 1), float64 (B, *shape), Marsaglia–Tsang as ``sample_gamma``."""
+        """Gamma(concentration, 1), float64 (B, *shape), Marsaglia–Tsang as ``sample_gamma``;
+        Gamma(1) is the exponential distribution, −log U exactly, in one draw (AugMix's α = 1)."""
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        if concentration == 1.0:
+            return -torch.log1p(-self.rand(shape, torch.float64))
         boost = concentration < 1
         k = concentration + 1.0 if boost else float(concentration)
         d = k - 1.0 / 3.0

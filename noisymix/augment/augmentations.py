@@ -574,15 +574,17 @@ def sample_plan(
     def chain_major(t: torch.Tensor) -> torch.Tensor:  # (B, D, width) → (D, width·B)
         return t.permute(1, 2, 0).reshape(t.shape[1], n)
 
+    # one draw of uniforms for every discrete choice: (B, 1 + 3·D, width), split below
+    u = rng.rand((1 + 3 * max_depth, width), torch.float64)
     if depth > 0:
         depths = torch.full((n,), depth, device=rng.device)
     else:
-        depths = chain_major(rng.randint(1, 4, (1, width)))[0]
-    choice = chain_major(rng.randint(0, n_ops, (max_depth, width)))
+        depths = chain_major(1 + torch.floor(u[:, :1] * 3).long())[0]
+    choice = chain_major(torch.floor(u[:, 1:1 + max_depth] * n_ops).long())
     # a fresh level per application, as the reference draws it (timm once fixed the level at
     # the maximum, which AugMix does not do)
-    level = 0.1 + (severity - 0.1) * chain_major(rng.rand((max_depth, width), torch.float64))
-    negate = chain_major(rng.rand((max_depth, width))) > 0.5
+    level = 0.1 + (severity - 0.1) * chain_major(u[:, 1 + max_depth:1 + 2 * max_depth])
+    negate = chain_major(u[:, 1 + 2 * max_depth:]) > 0.5
     ws = rng.dirichlet(alpha, width)
     m = rng.beta(alpha, alpha)
     return dict(depths=depths, choice=choice, level=level, negate=negate, ws=ws, m=m)
