@@ -147,6 +147,30 @@ class Transfer:
 
 
 @dataclasses.dataclass(frozen=True)
+class ImportedModel:
+    """A zoo entry imported as a run (``noisymix import``); arch/method are the entry's."""
+
+    entry: str
+    arch: str
+    method: str
+    file: str | None        # browser download: where the user saved it (full scale only)
+
+
+@dataclasses.dataclass(frozen=True)
+class Models:
+    source: str                             # "train" or "import"
+    imports: tuple[ImportedModel, ...]      # the main grid when source is "import"
+    normaliser: ImportedModel | None        # AlexNet: mCE / mFR denominators
+
+    @property
+    def imported(self) -> bool:
+        return self.source == "import"
+
+    def all_imports(self) -> tuple[ImportedModel, ...]:
+        return self.imports + ((self.normaliser,) if self.normaliser else ())
+
+
+@dataclasses.dataclass(frozen=True)
 class Toy:
     enabled: bool
     seed: int
@@ -199,8 +223,10 @@ class Profile:
     eval: EvalSettings
     transfer: Transfer
     toy: Toy
+    models: Models = Models("train", (), None)
     scale: str = "full"
     fixture_seed: int = 0    # smoke scale: seed of `noisymix fixtures`
+    fixture_image_size: int = 64  # smoke scale: ImageNet-style fixture images (px)
 
     # -- where it runs --
     @property
@@ -229,13 +255,42 @@ class Profile:
         """Datasets and releases the smoke fixtures must provide (digits is embedded)."""
         names = [d for d in self.eval_datasets() + self.train_datasets()
                  if not d.startswith("digits")]
-        return list(dict.fromkeys(names + self.releases()))
+        zoo = [f"zoo-{x.entry}" for _, x in self.import_runs()]  # tiny weight files
+        return list(dict.fromkeys(names + self.releases() + zoo))
 
     # -- the grid --
     def runs(self) -> list[Run]:
-        """Main grid: dataset × arch × method × seed."""
+        """Main grid: dataset × arch × method × seed, or (models.source import) one run per
+        imported checkpoint (seed 0), the normaliser (AlexNet) last."""
+        if self.models.imported:
+            return [r for r, _ in self.import_runs()]
         return [Run(d, a, m, s) for d, a, m, s in
                 itertools.product(self.datasets, self.archs, self.methods, self.seeds)]
+
+    def import_runs(self) -> list[tuple[Run, ImportedModel]]:
+        """(run, imported model) of every checkpoint imported: the grid's, then the normaliser
+        (also imported when the grid is trained)."""
+        m = self.models
+        models = m.all_imports() if m.imported else ((m.normaliser,) if m.normaliser else ())
+        return [(Run(self.datasets[0], x.arch, x.method, 0), x) for x in models]
+
+    def normaliser_run(self) -> Run | None:
+        """The AlexNet run whose -C/-P figures normalise mCE / mFR (None: none)."""
+        runs = self.import_runs()
+        return runs[-1][0] if self.models.normaliser else None
+
+    def trained_methods(self) -> tuple[str, ...]:
+        return () if self.models.imported else self.methods
+
+    def run_archs(self) -> list[str]:
+        """Every architecture with a run folder (grid, ablation, imports)."""
+        names = list(self.archs) + list(self.ablation.archs)
+        names += [r.arch for r, _ in self.import_runs()] + [p.arch for p in self.transfer.pairs]
+        return list(dict.fromkeys(names))
+
+    def run_methods(self) -> list[str]:
+        """Every method label with a run folder (trained schemes, imported rows)."""
+        return list(dict.fromkeys(list(self.methods) + [r.method for r, _ in self.import_runs()]))
 
     def transfer_source_runs(self) -> list[Run]:
         """Source models of transfer pairs whose (dataset, arch) is not in the main grid:
@@ -262,8 +317,9 @@ class Profile:
 
     def transfer_runs(self) -> list[TransferRun]:
         out = []
+        seeds = (0,) if self.models.imported else self.seeds  # imported checkpoints: seed 0
         for pair in self.transfer.pairs:
-            for m, s in itertools.product(self.transfer.methods, self.seeds):
+            for m, s in itertools.product(self.transfer.methods, seeds):
                 out.append(TransferRun(Run(pair.source, pair.arch, m, s), pair.target))
         return out
 
@@ -467,6 +523,9 @@ def resolve_profile(data: dict, profile: str | None = None, check_hparams: bool 
     p = data["profiles"][name]
     where = f"profiles.{name}"
     ab, tr = p["ablation"], p["transfer"]
+    models = _models(where, p["models"], p["datasets"], scale == "smoke")
+    if models.imported:  # the grid's rows are the imported checkpoints' methods
+        p = {**p, "methods": [m.method for m in models.imports]}
     cells = [AblationCell(**c) for c in ab["cells"]]
     if ab["full_grid"]:
         cells = _full_grid(cells)
@@ -511,6 +570,7 @@ def resolve_profile(data: dict, profile: str | None = None, check_hparams: bool 
         transfer=Transfer(t_methods, tuple(TransferPair(**x) for x in tr["pairs"]),
                           FinetuneSettings(**tr["finetune"])),
         toy=Toy(**p["toy"]),
+        models=models,
     )
     if scale == "smoke":
         prof = _smoke(prof, data.get("smoke", {}))
@@ -525,13 +585,47 @@ def resolve_profile(data: dict, profile: str | None = None, check_hparams: bool 
     return prof
 
 
+def _models(where: str, m: dict, datasets: list[str], smoke: bool) -> Models:
+    """The ``models`` block: zoo entries resolved (zoo.py is torch-free) and checked."""
+    from noisymix.zoo import get_entry
+
+    def imported(name: str) -> ImportedModel:
+        e = get_entry(name)
+        file = None if smoke else m["files"].get(name)
+        if e.manual and file is None and not smoke:
+            raise ConfigError(f"{where}.models.files: {name} is a browser download "
+                              f"({e.source}); save it and give its path here")
+        return ImportedModel(name, e.arch, e.method, file)
+
+    imports = tuple(imported(n) for n in m["import"])
+    normaliser = imported(m["normaliser"]) if m["normaliser"] else None
+    if m["source"] == "import":
+        if not imports:
+            raise ConfigError(f"{where}.models: source import lists no entries under import")
+        if list(datasets) != ["imagenet"]:
+            raise ConfigError(f"{where}.models: imported checkpoints are ImageNet models; "
+                              f"datasets must be [imagenet], not {datasets}")
+        methods = [x.method for x in imports]
+        dup = sorted({x for x in methods if methods.count(x) > 1})
+        if dup:
+            raise ConfigError(f"{where}.models.import: two entries stand for method(s) {dup}")
+    if normaliser is not None and normaliser.method in [x.method for x in imports]:
+        raise ConfigError(f"{where}.models.normaliser: {normaliser.entry} is also in import")
+    if m["source"] == "import" or normaliser is not None:
+        if list(datasets) != ["imagenet"]:
+            raise ConfigError(f"{where}.models.normaliser: AlexNet normalises ImageNet "
+                              f"benchmarks; datasets must be [imagenet]")
+    return Models(m["source"], imports, normaliser)
+
+
 def _smoke(p: Profile, s: dict) -> Profile:
     """``p`` at smoke scale: the same DAG (every rule, table, kind of input), smaller sizes."""
     rep = dataclasses.replace
     seeds = tuple(s["seeds"])
     limit = lambda n, cap: cap if n is None else min(n, cap)  # noqa: E731
     return rep(
-        p, scale="smoke", fixture_seed=s["fixture_seed"], width=s["width"], seeds=seeds,
+        p, scale="smoke", fixture_seed=s["fixture_seed"],
+        fixture_image_size=s["fixture_image_size"], width=s["width"], seeds=seeds,
         train=rep(p.train, epochs=s["epochs"], batch_size=s["batch_size"],
                   train_subset=s["train_subset"]),
         ablation=rep(p.ablation, seeds=seeds),

@@ -29,6 +29,15 @@ Layouts reproduced (see ``noisymix.benchmarks.releases`` / ``readers`` and SPEC 
 * ``imagenet-p``: ``{blur,digital,noise,weather}.tar`` holding ``<perturbation>/<wnid>/*.mp4``.
   Which perturbation is in which official archive is not documented; the split here
   (``IMAGENET_P_GROUPS``) is our guess, and nothing depends on it.
+* ``zoo-<entry>`` (every entry of ``noisymix.zoo``): ``<entry>.pth``, a ``torch.save`` of a
+  tiny state dict of the entry's architecture (``zoo_width``, default 1/16 of the channels,
+  one output per fixture ImageNet class), wrapped as the release wraps it where we know how
+  (AugMix: ``{"epoch", "state_dict"}`` with DataParallel's ``module.``; Salman et al.:
+  ``module.model.`` plus the ``module.normalizer.`` buffers): the stand-in that `noisymix
+  import --mirror` reads instead of the published file at smoke scale (conv/linear biases
+  zeroed so that predictions depend on the image). Weights are drawn with
+  a seeded generator (``torch.manual_seed`` inside ``fork_rng``); ``torch.save`` into memory
+  has no timestamps, so the files are byte-reproducible too.
 * ``imagenet-r``: ``imagenet-r.tar`` → ``imagenet-r/<wnid>/<style>_<i>.jpg`` for all 200
   wnids (1 image each, varying sizes: the evaluator resizes; ≥100 wnid folders are what
   ``noisymix.robustness.detect_layout`` recognises as ImageNet-R).
@@ -78,8 +87,15 @@ from noisymix.vocab import ALL_CORRUPTIONS, NOISE_PERTURBATIONS
 __all__ = ["FIXTURE_NAMES", "IMAGENET_P_GROUPS", "MIRROR_FORMAT", "write_fixtures"]
 
 # Every dataset (digits04/digits59 are views of digits, not datasets of their own) and release.
+def _zoo_names() -> tuple[str, ...]:
+    from noisymix.zoo import ZOO
+
+    return tuple(f"zoo-{name}" for name in ZOO)
+
+
 FIXTURE_NAMES = (tuple(d for d in vocab.DATASETS if d not in ("digits04", "digits59"))
-                 + vocab.RELEASES)
+                 + vocab.RELEASES + _zoo_names())
+ZOO_FIXTURE_WIDTH = 0.0625  # params.yaml smoke.width: the width the smoke profile imports at
 MIRROR_FORMAT = "noisymix-mirror/1"
 
 # Not documented by the release (Zenodo 3565846 lists four tars without their contents); a
@@ -511,6 +527,41 @@ def _make_imagenet_r(d: Path, seed: int, per_class: int, image_size: int) -> lis
     return [path]
 
 
+def _make_zoo(entry: str, width: float):
+    def make(d: Path, seed: int, per_class: int, image_size: int) -> list[Path]:
+        import torch
+
+        from noisymix.models import create_model
+        from noisymix.zoo import get_entry
+
+        e = get_entry(entry)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(zlib.crc32(f"{seed}:{entry}".encode()))
+            net = create_model(e.arch, len(_imagenet_wnids()), width).net
+            # zero conv/linear biases: at random init they, not the image, decide the argmax
+            # (AlexNet's flip probabilities would all be 0 and could not normalise mFR)
+            for mod in net.modules():
+                if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)) and mod.bias is not None:
+                    torch.nn.init.zeros_(mod.bias)
+            state = {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}
+        if entry == "resnet50-augmix":  # google-research/augmix imagenet.py saves this
+            obj = {"epoch": 180, "state_dict": {f"module.{k}": v for k, v in state.items()}}
+        elif entry == "resnet50-adversarial-linf":  # madrylab robustness AttackerModel
+            obj = {f"module.model.{k}": v for k, v in state.items()}
+            obj["module.normalizer.new_mean"] = torch.zeros(3, 1, 1)
+            obj["module.normalizer.new_std"] = torch.ones(3, 1, 1)
+        else:
+            obj = state
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        path = d / f"{entry}.pth"
+        with atomic_path(path) as tmp:
+            Path(tmp).write_bytes(buf.getvalue())
+        return [path]
+
+    return make
+
+
 _MAKERS = {
     "fashion-mnist": _make_fashion,
     "cifar10": _make_cifar10,
@@ -536,7 +587,8 @@ def _entry(path: Path, base: Path) -> dict:
 
 
 def write_fixtures(out: str | Path, names: Iterable[str], *, seed: int = 0,
-                   per_class: int = 2, image_size: int = 32) -> Path:
+                   per_class: int = 2, image_size: int = 32,
+                   zoo_width: float = ZOO_FIXTURE_WIDTH) -> Path:
     """Write archives for `names` under out/files/ and the index out/mirror.json (written last, atomically); return its path.
 
     Each name's files go to ``out/files/<name>/<official file name>``. ``digits`` needs nothing
@@ -545,7 +597,8 @@ def write_fixtures(out: str | Path, names: Iterable[str], *, seed: int = 0,
     call at a time); otherwise it is replaced. ``per_class``: images per class per CIFAR-10
     training batch (CIFAR-100: per class in train; Fashion-MNIST: 3× that in train, that many
     in test; ImageNet: per class in train); ``image_size``: side of the ImageNet-style images
-    (CIFAR / Fashion-MNIST keep their official 32 / 28 px).
+    (CIFAR / Fashion-MNIST keep their official 32 / 28 px); ``zoo_width``: channel multiplier
+    of the ``zoo-*`` weight files.
     """
     names = list(dict.fromkeys(names))
     unknown = [n for n in names if n not in FIXTURE_NAMES]
@@ -559,7 +612,7 @@ def write_fixtures(out: str | Path, names: Iterable[str], *, seed: int = 0,
     out = Path(out)
     mirror = out / "mirror.json"
     header = {"format": MIRROR_FORMAT, "seed": int(seed), "per_class": int(per_class),
-              "image_size": int(image_size)}
+              "image_size": int(image_size), "zoo_width": float(zoo_width)}
     datasets: dict[str, list[dict]] = {}
     if mirror.is_file():
         try:
@@ -574,7 +627,9 @@ def write_fixtures(out: str | Path, names: Iterable[str], *, seed: int = 0,
             continue
         d = out / "files" / name
         d.mkdir(parents=True, exist_ok=True)
-        paths = _MAKERS[name](d, int(seed), int(per_class), int(image_size))
+        make = (_make_zoo(name[4:], float(zoo_width)) if name.startswith("zoo-")
+                else _MAKERS[name])
+        paths = make(d, int(seed), int(per_class), int(image_size))
         datasets[name] = [_entry(p, out) for p in paths]
     write_json(mirror, {**header, "datasets": dict(sorted(datasets.items()))})
     return mirror

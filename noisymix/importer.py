@@ -3,7 +3,11 @@ and every table treats like a trained run (``model.safetensors`` + ``model.json`
 source, licence and checksum).
 
 Sources: a zoo entry (``noisymix.zoo``: torchvision weights or a published file), or a plain
-state-dict file. Files are read with ``torch.load(weights_only=True)`` — tensors and plain
+state-dict file. ``mirror`` (smoke scale, tests) takes an entry's file and sha256 from a local
+mirror index of `noisymix fixtures` (name ``zoo-<entry>``) instead of its published URL.
+``dataset`` + ``data_root`` record the class list (the folder names of the ImageNet the model
+is evaluated on, whose sorted wnids are torchvision's class order) and input size, which the
+ImageNet-R class mask and the evaluation transform read, exactly as for a trained run. Files are read with ``torch.load(weights_only=True)`` — tensors and plain
 containers only; a pickle that would run code is refused, never executed.
 """
 
@@ -60,6 +64,16 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return out
 
 
+def mirror_file(index: str | os.PathLike, entry: str) -> tuple[Path, str, str]:
+    """(path, sha256, url) of zoo entry ``entry``'s stand-in in a fixture mirror index."""
+    from urllib.parse import unquote, urlparse
+
+    from noisymix.benchmarks.releases import mirror_files
+
+    (f,) = mirror_files(index, f"zoo-{entry}")
+    return Path(unquote(urlparse(f.url).path)), f.sha256, f"{f.source}: {f.filename}"
+
+
 def _torchvision_file(entry: ZooEntry, progress: bool) -> tuple[Path, str]:
     """Fetch (or find in torch's hub cache) a torchvision weights file; check its prefix."""
     import torchvision.models as tvm
@@ -77,7 +91,10 @@ def _torchvision_file(entry: ZooEntry, progress: bool) -> tuple[Path, str]:
 def import_checkpoint(out_dir: str | os.PathLike, *, entry: str | None = None,
                       file: str | os.PathLike | None = None, arch: str | None = None,
                       method: str | None = None, source: str | None = None,
-                      sha256: str | None = None, num_classes: int = 1000,
+                      sha256: str | None = None, num_classes: int | None = None,
+                      width: float = 1.0, dataset: str | None = None,
+                      data_root: str | os.PathLike | None = None,
+                      mirror: str | os.PathLike | None = None,
                       progress: bool = True) -> Path:
     """Write ``out_dir/model.safetensors`` (+ ``model.json``) from a zoo entry or a file.
 
@@ -96,7 +113,23 @@ def import_checkpoint(out_dir: str | os.PathLike, *, entry: str | None = None,
         raise UsageError("--arch is required when importing a file without --entry")
     method = method or (e.method if e else "imported")
     url = source or (e.source if e else None)
-    if file is not None:
+    expected = sha256 or (e.sha256 if e else None)
+    prefix = e.sha256_prefix if e else None
+    classes, image_size = None, None
+    if dataset is not None:
+        from noisymix.data import dataset_info, load_dataset
+
+        classes = list(load_dataset(dataset, "train", data_root).classes)
+        image_size = dataset_info(dataset).image_size
+        if num_classes is None:  # the folder's classes (1000 for ImageNet; fixtures: 200)
+            num_classes = len(classes)
+    num_classes = num_classes or 1000
+    if mirror is not None:
+        if e is None:
+            raise UsageError("--mirror needs --entry (the mirror holds zoo entries' files)")
+        path, expected, url = mirror_file(mirror, e.name)
+        prefix = None  # the mirror's file stands in for the published one: its own sha256
+    elif file is not None:
         path = Path(file)
     elif e is not None and e.source.startswith("torchvision:"):
         path, url = _torchvision_file(e, progress)
@@ -106,28 +139,33 @@ def import_checkpoint(out_dir: str | os.PathLike, *, entry: str | None = None,
     if not path.is_file():
         raise InputError(f"{path}: no such checkpoint file")
     digest = _sha256(path)
-    expected = sha256 or (e.sha256 if e else None)
     if expected and digest != expected.lower():
         raise InputError(f"{path}: sha256 is {digest}, expected {expected}; not the published "
                          f"file (re-download it)")
-    if e and e.sha256_prefix and not digest.startswith(e.sha256_prefix):
+    if prefix and not digest.startswith(prefix):
         raise InputError(f"{path}: sha256 {digest[:16]}… does not start with the published "
-                         f"{e.sha256_prefix}; not the published file (delete it and re-run)")
+                         f"{prefix}; not the published file (delete it and re-run)")
     state = read_state_dict(path)
-    model = create_model(arch, num_classes, 1.0, IMAGENET_MEAN, IMAGENET_STD)
+    if classes is not None and len(classes) != num_classes:
+        raise InputError(f"{dataset} has {len(classes)} classes but the model is imported with "
+                         f"{num_classes} outputs")
+    model = create_model(arch, num_classes, width, IMAGENET_MEAN, IMAGENET_STD)
     missing, unexpected = _load(model.net, state)
     if missing or unexpected:
-        raise InputError(f"{path}: does not fit arch {arch!r} (missing {missing[:4]}, "
-                         f"unexpected {unexpected[:4]}); pass the right --arch")
+        raise InputError(f"{path}: does not fit arch {arch!r} × width {width:g} with "
+                         f"{num_classes} classes (missing or misshapen {missing[:4]}, "
+                         f"unexpected {unexpected[:4]}); pass the right --arch / --width")
     meta = {
-        "arch": arch, "width": 1.0, "num_classes": num_classes, "dataset": "imagenet",
+        "arch": arch, "width": float(width), "num_classes": num_classes,
+        "dataset": dataset or "imagenet",
+        **({"classes": classes, "image_size": image_size} if classes is not None else {}),
         "method": method, "seed": 0, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
         "imported": {
             "entry": e.name if e else None, "source": url, "file": path.name,
             "sha256": digest, "licence": e.licence if e else None,
             "reference": e.reference if e else None,
             "checksum": ("verified (full sha256)" if expected else
-                         f"verified prefix {e.sha256_prefix}" if e and e.sha256_prefix else
+                         f"verified prefix {prefix}" if prefix else
                          "unverified: no checksum published"),
         },
     }

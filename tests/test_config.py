@@ -27,6 +27,9 @@ def _invalid(data, *fragments):
 @pytest.mark.parametrize("name", ["quick", "fashion", "cifar", "imagenet"])
 def test_every_profile_resolves(params, name):
     p = resolve_profile(validate_params(params), name)
+    if p.models.imported:  # imagenet: Table 1's public checkpoints + the AlexNet normaliser
+        assert len(p.runs()) == len(p.models.imports) + 1 and p.trained_methods() == ()
+        return
     assert set(p.methods) == ALL_METHODS
     assert len(p.runs()) == len(p.datasets) * len(p.archs) * len(p.methods) * len(p.seeds)
 
@@ -81,6 +84,7 @@ def test_smoke_scale_shrinks_sizes_only(name):
     assert smoke.corruptions.limit <= 8 and smoke.perturbations.limit <= 4
     # every non-embedded input has a fixture
     needed = set(smoke.train_datasets() + smoke.eval_datasets() + smoke.releases())
+    needed |= {f"zoo-{m.entry}" for _, m in smoke.import_runs()}  # imported weights
     assert needed - {"digits", "digits04", "digits59"} == set(smoke.fixture_names())
 
 
@@ -201,3 +205,29 @@ def test_schema_enums_match_the_registries():
     assert set(d["dataset"]["enum"]) == set(list_datasets())
     assert set(d["corruption"]["enum"]) == set(ALL_CORRUPTIONS)
     assert set(d["perturbation"]["enum"]) == set(ALL_PERTURBATIONS)
+
+
+# --- models: imported public checkpoints (Table 1) -----------------------------------------
+
+def test_imagenet_profile_imports_table1_checkpoints_and_alexnet():
+    p = load_config("params.yaml", "imagenet")
+    assert p.models.imported and p.models.normaliser.entry == "alexnet-torchvision"
+    assert [r.method for r in p.runs()] == ["erm", "augmix", "sin", "adversarial", "noisymix",
+                                           "alexnet"]
+    assert p.trained_methods() == () and "alexnet" not in p.transfer.methods
+    assert p.normaliser_run().path == "results/runs/imagenet/alexnet/alexnet/seed0"
+    assert {m.entry: m.file for m in p.models.imports}["resnet50-torchvision"] is None
+    smoke = load_config("params.yaml", "imagenet", scale="smoke")
+    assert all(m.file is None for m in smoke.models.imports)  # the mirror provides them
+    assert "zoo-alexnet-torchvision" in smoke.fixture_names()
+
+
+def test_browser_download_without_a_file_is_refused():
+    import yaml
+
+    data = yaml.safe_load(open("params.yaml"))
+    del data["profiles"]["imagenet"]["models"]["files"]["resnet50-sin"]
+    with pytest.raises(ConfigError, match="resnet50-sin is a browser download"):
+        resolve_profile(validate_params(data), "imagenet", check_hparams=False)
+    # at smoke scale the fixture mirror stands in for it
+    resolve_profile(validate_params(data), "imagenet", check_hparams=False, scale="smoke")

@@ -115,3 +115,35 @@ def test_zoo_lists_checksum_status():
     assert all(e.checksum_status for e in ZOO.values())
     assert {e.method for e in ZOO.values()} >= {"erm", "augmix", "sin", "adversarial",
                                                  "noisymix", "alexnet"}
+
+
+# --- smoke scale: the zoo entries' stand-ins from the fixture mirror ---------------------------
+
+def test_fixture_mirror_weights_import_for_every_zoo_entry_and_are_reproducible(tmp_path):
+    from noisymix.fixtures import write_fixtures
+
+    names = ["zoo-alexnet-torchvision", "zoo-resnet50-augmix", "zoo-resnet50-adversarial-linf"]
+    mirror = write_fixtures(tmp_path / "a", names)
+    again = write_fixtures(tmp_path / "b", names)
+    assert json.loads(mirror.read_text())["datasets"] == json.loads(again.read_text())["datasets"]
+    for entry in ("alexnet-torchvision", "resnet50-augmix", "resnet50-adversarial-linf"):
+        out = tmp_path / "runs" / entry
+        import_checkpoint(out, entry=entry, mirror=mirror, width=0.0625, num_classes=200)
+        meta = json.loads((out / "model.json").read_text())
+        assert meta["arch"] == ZOO[entry].arch and meta["width"] == 0.0625
+        assert meta["imported"]["checksum"] == "verified (full sha256)"
+        assert meta["imported"]["source"].startswith("mirror ")
+        model, _ = load_model(out / "model.safetensors")
+        assert model(torch.rand(2, 3, 64, 64)).shape == (2, 200)  # AlexNet needs >= 63 px
+
+
+def test_mirror_file_with_another_checksum_is_refused(tmp_path):
+    from noisymix.fixtures import write_fixtures
+
+    mirror = write_fixtures(tmp_path / "m", ["zoo-resnet50-sin"])
+    (f,) = (tmp_path / "m" / "files" / "zoo-resnet50-sin").glob("*.pth")
+    f.write_bytes(f.read_bytes() + b"x")
+    with pytest.raises(InputError, match="sha256"):
+        import_checkpoint(tmp_path / "run", entry="resnet50-sin", mirror=mirror, width=0.0625,
+                          num_classes=200)
+    assert not (tmp_path / "run" / "model.safetensors").exists()

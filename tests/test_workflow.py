@@ -30,7 +30,7 @@ while argv[0] in ("--threads", "--log"):  # the group options every rule passes
 verb, args = argv[0], argv[1:]
 opt = lambda k: args[args.index(k) + 1] if k in args else None
 out, js = opt("--out"), opt("--json")
-if verb in ("train", "finetune"):
+if verb in ("train", "finetune", "import"):
     os.makedirs(out, exist_ok=True)
     for f in ("model.safetensors", "model.json"):
         open(os.path.join(out, f), "w").write(" ".join(args))
@@ -92,8 +92,29 @@ def test_imagenet_dry_run_on_slurm_profile(workdir):
     out = snakemake(workdir, "-n", "--profile", "workflow/profiles/slurm",
                     "--config", "profile=imagenet")
     counts = job_counts(out)
-    assert counts["train"] == 8 and counts["finetune"] == 16 and counts["eval_transfer"] == 16
+    # Table 1 from public checkpoints: 5 ResNet-50s + the AlexNet normaliser imported, not
+    # trained; transfer fine-tunes the 5 ResNet-50s on CIFAR-10 and CIFAR-100
+    assert "train" not in counts and counts["import_model"] == 6 and counts["eval"] == 6
+    assert counts["finetune"] == 10 and counts["eval_transfer"] == 10
     assert "slurm_partition=gpu" in out
+
+
+def test_imagenet_dry_run_plans_imports_and_evaluation_not_training(workdir):
+    out = snakemake(workdir, "-n", "--config", "profile=imagenet", "--resources", "gpu=4",
+                    "--cores", "4")
+    counts = job_counts(out)
+    assert "train" not in counts and counts["import_model"] == 6 and counts["eval"] == 6
+    assert "results/runs/imagenet/alexnet/alexnet/seed0/eval.parquet" in out
+
+
+def test_imagenet_train_option_trains_the_grid_and_imports_alexnet(workdir):
+    params = (workdir / "params.yaml").read_text()
+    edited = params.replace("      source: import\n", "      source: train\n", 1)
+    assert edited != params
+    (workdir / "params.yaml").write_text(edited)
+    counts = job_counts(snakemake(workdir, "-n", "--config", "profile=imagenet", "--cores", "1"))
+    assert counts["train"] == 8 and counts["import_model"] == 1 and counts["eval"] == 9
+    assert counts["finetune"] == 16
 
 
 def test_lint_has_only_the_environment_warning(workdir):

@@ -20,14 +20,17 @@ from noisymix.fixtures import FIXTURE_NAMES
               help="training images per class (per CIFAR-10 batch)")
 @click.option("--image-size", default=32, show_default=True, type=click.IntRange(min=8),
               help="side of the ImageNet-style images, pixels")
+@click.option("--zoo-width", default=0.0625, show_default=True,
+              type=click.FloatRange(min=0, min_open=True),
+              help="channel multiplier of the zoo-* fixture weight files")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="mirror folder (files/ and mirror.json)")
-def fixtures(names, seed, per_class, image_size, out) -> None:
+def fixtures(names, seed, per_class, image_size, zoo_width, out) -> None:
     """Write tiny datasets / releases in their official layouts and OUT/mirror.json."""
     from noisymix.fixtures import write_fixtures
 
     path = write_fixtures(out, names or FIXTURE_NAMES, seed=seed, per_class=per_class,
-                          image_size=image_size)
+                          image_size=image_size, zoo_width=zoo_width)
     click.echo(str(path))
 
 

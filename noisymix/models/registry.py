@@ -33,9 +33,18 @@ def _resnet50(num_classes: int, width: float) -> nn.Module:
 def _alexnet(num_classes: int, width: float) -> nn.Module:
     from torchvision.models import alexnet
 
+    net = alexnet(weights=None, num_classes=num_classes)
     if width != 1.0:
-        raise ValueError("alexnet has no width knob (it is imported, not trained); use width 1")
-    return alexnet(weights=None, num_classes=num_classes)
+        # not in paper: a narrow AlexNet for smoke-scale fixture weights only (the state-dict
+        # keys stay torchvision's; channels 64/192/384/256/256 and hidden 4096 scale by width)
+        c = [max(1, int(round(k * width))) for k in (64, 192, 384, 256, 256, 4096)]
+        for i, (cin, cout) in zip((0, 3, 6, 8, 10), zip([3, *c[:4]], c[:5])):
+            old = net.features[i]
+            net.features[i] = nn.Conv2d(cin, cout, old.kernel_size, old.stride, old.padding)
+        net.classifier[1] = nn.Linear(c[4] * 6 * 6, c[5])
+        net.classifier[4] = nn.Linear(c[5], c[5])
+        net.classifier[6] = nn.Linear(c[5], num_classes)
+    return net
 
 
 # The paper's nets first (the official NoisyMix code's, weight-compatible with its checkpoints:

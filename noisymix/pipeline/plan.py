@@ -49,6 +49,8 @@ CODE = {
     "finetune": (*_COMMON, *_DATA, *_MODEL, "noisymix/train.py", "noisymix/finetune.py",
                  "noisymix/methods", "noisymix/augment", "noisymix/rng.py",
                  "noisymix/distributed.py", "noisymix/gpu.py"),
+    "import_model": (*_COMMON, *_DATA, *_MODEL, "noisymix/importer.py", "noisymix/zoo.py",
+                     "noisymix/benchmarks/releases.py"),
     "eval": (*_COMMON, *_DATA, *_MODEL, "noisymix/robustness.py", "noisymix/evaluate.py",
              "noisymix/metrics", "noisymix/benchmarks", "noisymix/gpu.py"),
     "toy": (*_COMMON, "noisymix/toy.py", "noisymix/methods", "noisymix/rng.py"),
@@ -117,7 +119,9 @@ class Planner:
             return []
         log = "logs/fixtures/fixtures.log"
         names = [_arg("--name", n) for n in self.p.fixture_names()]
-        cmd = _cmd("fixtures", [*names, _arg("--seed", self.p.fixture_seed), "--out fixtures"],
+        cmd = _cmd("fixtures", [*names, _arg("--seed", self.p.fixture_seed),
+                                _arg("--image-size", self.p.fixture_image_size),
+                                _arg("--zoo-width", self.p.width), "--out fixtures"],
                    log, threads=None)
         return [Job("fixtures", (), cmd, (), ("fixtures",), log)]
 
@@ -181,9 +185,30 @@ class Planner:
                    (DATA_MARKER.format(name=run.dataset),),
                    (f"{run.path}/model.safetensors", f"{run.path}/model.json"), log)
 
+    def import_models(self) -> list[Job]:
+        """`noisymix import` of every public checkpoint into its run folder (the grid when
+        models.source is import; the AlexNet normaliser always). At smoke scale the weights
+        come from the fixture mirror (the zoo's URLs are not reachable offline). A browser
+        download's file (models.files) is on the command line but not a declared input: like
+        the user's ImageNet folder it lies outside the DAG, and the verb names it if missing."""
+        p, jobs = self.p, []
+        for run, m in p.import_runs():
+            wc = (("dataset", run.dataset), ("arch", run.arch), ("method", run.method),
+                  ("seed", str(run.seed)))
+            log = _log_path("import_model", wc)
+            args = [_arg("--entry", m.entry), *_flags(("--mirror", p.mirror)),
+                    *_flags(("--file", None if p.mirror else m.file)),
+                    _arg("--width", p.width), _arg("--dataset", run.dataset), *self.data_root,
+                    "--no-progress", _arg("--out", run.path)]
+            inputs = (DATA_MARKER.format(name=run.dataset), *((p.mirror,) if p.mirror else ()))
+            jobs.append(Job("import_model", wc, _cmd("import", args, log, None), inputs,
+                            (f"{run.path}/model.safetensors", f"{run.path}/model.json"), log))
+        return jobs
+
     def train(self) -> list[Job]:
         jobs = []
-        for r in self.p.runs() + self.p.transfer_source_runs():
+        trained = [] if self.p.models.imported else self.p.runs()
+        for r in trained + self.p.transfer_source_runs():
             wc = (("dataset", r.dataset), ("arch", r.arch), ("method", r.method),
                   ("seed", str(r.seed)))
             jobs.append(self._train_job(r, "train", wc))
@@ -211,7 +236,8 @@ class Planner:
         return jobs
 
     # -- evaluation --------------------------------------------------------------------------
-    def _benchmarks(self, dataset: str, with_perturbations: bool) -> tuple[list[str], list[str]]:
+    def _benchmarks(self, dataset: str, with_perturbations: bool, with_extras: bool = True
+                    ) -> tuple[list[str], list[str]]:
         """(``--benchmark`` values, files read) for a model trained on ``dataset``."""
         p = self.p
         values, deps = ["clean"], [DATA_MARKER.format(name=dataset)]
@@ -223,7 +249,7 @@ class Planner:
             values.append(value)
             deps.append(f"{value}/manifest.json" if self._generated(kind)
                         else DATA_MARKER.format(name=value))
-        for r in p.extra_benchmarks_for(dataset):
+        for r in p.extra_benchmarks_for(dataset) if with_extras else ():
             values.append(r)
             deps.append(DATA_MARKER.format(name=r))
         return values, deps
@@ -237,13 +263,16 @@ class Planner:
                 or q.enabled and not set(PERTURBATIONS) <= set(q.names))
 
     def _eval_job(self, rule: str, wildcards: tuple, run_dir: str, dataset: str,
-                  with_perturbations: bool, identity: list[str]) -> Job:
+                  with_perturbations: bool, identity: list[str], normaliser: bool = False
+                  ) -> Job:
         e, p = self.p.eval, self.p
         log = _log_path(rule, wildcards)
-        values, deps = self._benchmarks(dataset, with_perturbations)
+        # the normaliser (AlexNet) needs only what it normalises: clean, -C and -P
+        values, deps = self._benchmarks(dataset, with_perturbations, not normaliser)
         model = f"{run_dir}/model.safetensors"
         args = [_arg("--ckpt", model), *(_arg("--benchmark", v) for v in values), *identity,
-                *_flags(("--fgsm-eps", e.fgsm_eps), ("--limit", e.limit)),
+                *_flags(("--fgsm-eps", None if normaliser else e.fgsm_eps),
+                        ("--limit", e.limit)),
                 "--extra-corruptions" if p.corruptions.extra else "",
                 "--allow-subset" if self._partial_sets() else "", *self.data_root,
                 _arg("--out", f"{run_dir}/eval.parquet"), _arg("--json", f"{run_dir}/eval.json")]
@@ -252,12 +281,13 @@ class Planner:
                    metrics=(f"{run_dir}/eval.json",))
 
     def eval(self) -> list[Job]:
-        jobs = []
-        for r in self.p.runs():
+        jobs, norm = [], self.p.normaliser_run()
+        runs = self.p.runs() + ([norm] if norm and norm not in self.p.runs() else [])
+        for r in runs:
             wc = (("dataset", r.dataset), ("arch", r.arch), ("method", r.method),
                   ("seed", str(r.seed)))
             jobs.append(self._eval_job("eval", wc, r.path, r.dataset, True,
-                                       [_arg("--kind", "main")]))
+                                       [_arg("--kind", "main")], normaliser=r == norm))
         for r in self.p.ablation_runs():
             wc = (("dataset", r.dataset), ("arch", r.arch), ("cell", r.cell), ("seed", str(r.seed)))
             jobs.append(self._eval_job("eval_ablation", wc, r.path, r.dataset, True,
@@ -294,7 +324,7 @@ class Planner:
     def jobs(self) -> list[Job]:
         evals, toy = self.eval(), self.toy()
         return [*self.fixtures(), *self.prepare(), *self.corrupt(), *self.perturb(),
-                *self.train(), *self.finetune(), *evals, *toy, *self.aggregate(evals, toy)]
+                *self.import_models(), *self.train(), *self.finetune(), *evals, *toy, *self.aggregate(evals, toy)]
 
 
 def build_plan(profile: Profile) -> list[Job]:

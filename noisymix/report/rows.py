@@ -16,6 +16,14 @@ and ``augment``/``mix``/``noise``/``jsd`` (the NoisyMix switches of the checkpoi
 are never parsed. Optional provenance columns ``torch_version``/``cuda_version``/``device``/
 ``git_commit`` are used when present.
 
+AlexNet normalisation (SPEC §4; Hendrycks & Dietterich, arXiv:1903.12261): when the rows hold
+an AlexNet run (method ``alexnet``, imported by the pipeline as the normaliser) on the same -C
+or -P benchmark as the other runs, ``normalise_by_alexnet`` rewrites ``ce``/``mce`` as
+Σ_s E_s / Σ_s E^AlexNet_s (per corruption, mean over the 15) and ``mfr``/``mfr_no_noise``/
+``mt5d`` as the mean over perturbations of FP / FP_AlexNet (T5D / T5D_AlexNet), all from
+AlexNet's own rows; without such a run mCE keeps the published AlexNet errors `noisymix eval`
+used and mFR stays the unnormalised mean flip probability.
+
 Nothing here imports torch: the name lists come from ``noisymix.vocab`` (stdlib only), not
 from ``noisymix.metrics`` or ``noisymix.methods``, which import torch.
 """
@@ -69,7 +77,7 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
         print(f"report: leaving out rows of subset benchmarks (runs {', '.join(runs)})",
               file=sys.stderr)
         df = df[~partial]
-    return _canonical_order(add_derived_metrics(df))
+    return _canonical_order(normalise_by_alexnet(add_derived_metrics(df)))
 
 
 def annotate(df: pd.DataFrame) -> pd.DataFrame:
@@ -127,6 +135,88 @@ def add_derived_metrics(df: pd.DataFrame) -> pd.DataFrame:
     new = new.assign(value=means.reindex(new.index).to_numpy(), metric="mfr_no_noise",
                      corruption="all", severity=0, corruption_set="").reset_index()
     return pd.concat([df, new[df.columns]], ignore_index=True)
+
+
+ALEXNET = "alexnet"  # the method label of the normaliser run (noisymix.zoo alexnet-torchvision)
+
+
+def _alexnet_rows(df: pd.DataFrame) -> pd.DataFrame:
+    return df[(df["method"] == ALEXNET) & (df["kind"] == "main")]
+
+
+def _c_errors(part: pd.DataFrame) -> pd.Series:
+    """Error per (corruption, severity ≥ 1) over the 15 test corruptions."""
+    x = part[(part.metric == "accuracy") & (part.severity > 0)
+             & part.corruption.isin(TEST_CORRUPTIONS)]
+    return 1.0 - x.set_index(["corruption", "severity"])["value"].astype(float)
+
+
+def _p_values(part: pd.DataFrame, metric: str) -> pd.Series:
+    x = part[(part.metric == metric) & part.corruption.isin(ALL_PERTURBATIONS)]
+    return x.set_index("corruption")["value"].astype(float)
+
+
+def alexnet_reference(df: pd.DataFrame) -> dict[tuple[str, str], dict]:
+    """For each (dataset, benchmark) with an AlexNet run: ``{"family": "-c"|"-p",
+    "usable": bool, ...}`` — -C: AlexNet's error per corruption (mean over severities,
+    ``errors``); -P: its flip probabilities (``fp``) and top-5 distances (``t5d``). A -P
+    reference is unusable when a test perturbation's AlexNet FP is 0 (nothing to divide by)."""
+    out = {}
+    for (dataset, bench), a in _alexnet_rows(df).groupby(["dataset", "benchmark"], sort=True):
+        fam = str(a["benchmark_kind"].iloc[0])
+        if fam == "-c":
+            err = _c_errors(a)
+            have = set(err.index.get_level_values(0))
+            out[(dataset, bench)] = {"family": fam, "usable": set(TEST_CORRUPTIONS) <= have,
+                                     "errors": err.groupby(level=0).mean().to_dict(),
+                                     "by_severity": err}
+        elif fam == "-p":
+            fp, t5 = _p_values(a, "flip_probability"), _p_values(a, "t5d")
+            test = [p for p in PERTURBATIONS if p in fp.index]
+            out[(dataset, bench)] = {"family": fam, "fp": fp.to_dict(), "t5d": t5.to_dict(),
+                                     "usable": bool(test) and all(fp[p] > 0 for p in test)
+                                     and all(t5.get(p, 0) > 0 for p in test)}
+    return out
+
+
+def normalise_by_alexnet(df: pd.DataFrame) -> pd.DataFrame:
+    """mCE / CE and mFR / mT5D of every run divided by the AlexNet run's figures on the same
+    benchmark (see the module docstring); rows of benchmarks without one are unchanged."""
+    refs = alexnet_reference(df)
+    if not refs:
+        return df
+    df = df.copy()
+    for (dataset, bench), ref in refs.items():
+        if not ref["usable"]:
+            print(f"report: AlexNet's {bench} figures cannot normalise (a corruption or "
+                  f"perturbation is missing, or its flip probability is 0); left as they are",
+                  file=sys.stderr)
+            continue
+        same = (df.dataset == dataset) & (df.benchmark == bench)
+        for run, part in df[same].groupby("run", sort=False):
+            at = same & (df.run == run)
+            if ref["family"] == "-c":
+                err, a_err = _c_errors(part), ref["by_severity"]
+                common = err.index.intersection(a_err.index)
+                ce = (err.loc[common].groupby(level=0).sum()
+                      / a_err.loc[common].groupby(level=0).sum())
+                rows = at & (df.metric == "ce") & df.corruption.isin(ce.index)
+                df.loc[rows, "value"] = df.loc[rows, "corruption"].map(ce)
+                if set(TEST_CORRUPTIONS) <= set(ce.index):
+                    df.loc[at & (df.metric == "mce"), "value"] = float(
+                        ce[list(TEST_CORRUPTIONS)].mean())
+                continue
+            fp, t5 = _p_values(part, "flip_probability"), _p_values(part, "t5d")
+            for metric, values, denom, names in (
+                    ("mfr", fp, ref["fp"], PERTURBATIONS),
+                    ("mfr_no_noise", fp, ref["fp"],
+                     [p for p in PERTURBATIONS if p not in NOISE_PERTURBATIONS]),
+                    ("mt5d", t5, ref["t5d"], PERTURBATIONS)):
+                ps = [p for p in names if p in values.index and p in denom]
+                if ps:
+                    df.loc[at & (df.metric == metric), "value"] = float(
+                        sum(values[p] / denom[p] for p in ps) / len(ps))
+    return df
 
 
 def _canonical_order(df: pd.DataFrame) -> pd.DataFrame:

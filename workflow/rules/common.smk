@@ -39,8 +39,8 @@ def _alternation(names):
 
 wildcard_constraints:
     dataset=_alternation(PROFILE.eval_datasets() + PROFILE.train_datasets()),
-    arch=_alternation(PROFILE.archs + PROFILE.ablation.archs),
-    method=_alternation(PROFILE.methods),
+    arch=_alternation(PROFILE.run_archs()),
+    method=_alternation(PROFILE.run_methods()),
     cell=_alternation(c.name for c in PROFILE.ablation.cells),
     target=_alternation(p.target for p in PROFILE.transfer.pairs),
     name=_alternation(
@@ -48,6 +48,12 @@ wildcard_constraints:
     ),
     profile=re.escape(PROFILE.name),
     seed=r"\d+",
+
+
+# A run folder is written by `train` or by `import_model` (params.yaml models.source, and the
+# AlexNet normaliser always imported): each rule matches only its own methods.
+TRAINED_METHODS = _alternation(PROFILE.trained_methods())
+IMPORTED_METHODS = _alternation(r.method for r, _ in PROFILE.import_runs())
 
 
 def get_workdir():

@@ -12,6 +12,8 @@ rule train:
     output:
         model="results/runs/{dataset}/{arch}/{method}/seed{seed}/model.safetensors",
         meta="results/runs/{dataset}/{arch}/{method}/seed{seed}/model.json",
+    wildcard_constraints:
+        method=TRAINED_METHODS,
     params:
         cmd=get_cmd("train"),
         code=get_code("train"),
@@ -42,7 +44,9 @@ use rule train as train_ablation with:
         "benchmarks/train_ablation/{dataset}/{arch}/{cell}/seed{seed}.tsv"
 
 
-use rule train as finetune with:
+# Not `use rule train`: fine-tuning also starts from imported checkpoints, whose methods the
+# train rule does not match.
+rule finetune:
     input:
         get_inputs("finetune"),
     output:
@@ -55,3 +59,35 @@ use rule train as finetune with:
         "logs/finetune/{dataset}/{arch}/{method}/seed{seed}/{target}.log",
     benchmark:
         "benchmarks/finetune/{dataset}/{arch}/{method}/seed{seed}/{target}.tsv"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        gpu=GPU,
+    shell:
+        "{params.cmd}"
+
+
+# Public checkpoints (`noisymix import`) as run folders: the imagenet profile's Table 1 models
+# and the AlexNet that normalises mCE / mFR. Downloads (torchvision) or reads a saved file; at
+# smoke scale the fixture mirror's stand-in weights.
+rule import_model:
+    input:
+        get_inputs("import_model"),
+    output:
+        model="results/runs/{dataset}/{arch}/{method}/seed{seed}/model.safetensors",
+        meta="results/runs/{dataset}/{arch}/{method}/seed{seed}/model.json",
+    wildcard_constraints:
+        method=IMPORTED_METHODS,
+    params:
+        cmd=get_cmd("import_model"),
+        code=get_code("import_model"),
+    log:
+        "logs/import_model/{dataset}/{arch}/{method}/seed{seed}.log",
+    benchmark:
+        "benchmarks/import_model/{dataset}/{arch}/{method}/seed{seed}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        gpu=0,
+    shell:
+        "{params.cmd}"
