@@ -137,6 +137,7 @@ class FinetuneSettings:
     weight_decay: float
     batch_size: int
     train_subset: int | None
+    image_size: int | None = None  # train/evaluate at this side (the official transfer: 224)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -633,9 +634,10 @@ def _smoke(p: Profile, s: dict) -> Profile:
         perturbations=rep(p.perturbations,
                           limit=limit(p.perturbations.limit, s["perturbation_limit"])),
         eval=rep(p.eval, limit=limit(p.eval.limit, s["eval_limit"])),
-        transfer=rep(p.transfer, finetune=rep(p.transfer.finetune, epochs=s["epochs"],
-                                              batch_size=s["batch_size"],
-                                              train_subset=s["train_subset"])),
+        transfer=rep(p.transfer, finetune=rep(
+            p.transfer.finetune, epochs=s["epochs"], batch_size=s["batch_size"],
+            train_subset=s["train_subset"],
+            image_size=p.transfer.finetune.image_size and s["transfer_image_size"])),
     )
 
 

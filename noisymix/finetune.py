@@ -76,12 +76,15 @@ def finetune(src_ckpt: str | Path, target_dataset: str, out_dir: str | Path, epo
              seed: int = 0, train_subset: int | None = None,
              milestones: tuple[int, ...] | None = None, gamma: float = 0.1,
              data_root: str | None = None, device: str = "auto",
-             progress: bool | None = None, force: bool = False) -> dict:
+             progress: bool | None = None, force: bool = False,
+             image_size: int | None = None) -> dict:
     """Fine-tune ``src_ckpt`` (all layers, new head) on ``target_dataset`` into ``out_dir``.
 
     ``milestones`` (epochs) default to 1/3 and 2/3 of ``epochs``. Returns the metadata of
     ``out_dir/model.safetensors``; rerunning resumes (or returns at once when done);
     ``force`` starts over in a folder that holds another run (see ``noisymix.train.train``).
+    ``image_size``: train at that side (RandomResizedCrop + flip; 224 in the official transfer
+    code) and evaluate through Resize(size·8/7) + CenterCrop(size).
     """
     from noisymix.train import TrainConfig, train
 
@@ -92,7 +95,8 @@ def finetune(src_ckpt: str | Path, target_dataset: str, out_dir: str | Path, epo
         momentum=0.9, nesterov=False, seed=seed, train_subset=train_subset,
         init_from=str(src_ckpt),
         lr_milestones=default_milestones(epochs) if milestones is None else tuple(milestones),
-        lr_gamma=gamma, data_root=data_root, device=device, progress=progress)
+        lr_gamma=gamma, data_root=data_root, device=device, progress=progress,
+        image_size=image_size)
     return train(cfg, out_dir, force=force)
 
 

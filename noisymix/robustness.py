@@ -33,16 +33,24 @@ from noisymix import manifest as mf
 from noisymix import vocab
 from noisymix.benchmarks.readers import CifarC, CifarP, check_labels, npy_header
 from noisymix.checkpoint import load_model
+from noisymix.corruptions.base import SEVERITIES
 from noisymix.data import ArrayDataset, load_dataset
 from noisymix.device import resolve_device
 from noisymix.errors import InputError, UsageError
 from noisymix.evaluate import accuracy, iter_batches, predict_logits
+from noisymix.metrics import calibration, stability
+from noisymix.metrics import corruption as cmetrics
+from noisymix.models.wrap import Resized
 from noisymix.progress import show_progress
-from noisymix.metrics import calibration, corruption as cmetrics, stability
-from noisymix.corruptions.base import SEVERITIES
-from noisymix.vocab import (ALL_CORRUPTIONS, ALL_PERTURBATIONS, EXTRA_CORRUPTIONS,
-                            NOISE_CORRUPTIONS, NOISE_PERTURBATIONS, PERTURBATIONS,
-                            TEST_CORRUPTIONS)
+from noisymix.vocab import (
+    ALL_CORRUPTIONS,
+    ALL_PERTURBATIONS,
+    EXTRA_CORRUPTIONS,
+    NOISE_CORRUPTIONS,
+    NOISE_PERTURBATIONS,
+    PERTURBATIONS,
+    TEST_CORRUPTIONS,
+)
 
 # What a benchmark is, per row (never parsed from its name): vocab.BENCHMARK_KINDS; and
 # whether it was evaluated as a subset.
@@ -140,6 +148,8 @@ class Evaluator:
         self.bar = tqdm(unit="img", desc="eval", leave=False, file=sys.stderr,
                         disable=not show_progress(progress))
         self.model, self.meta = load_model(ckpt, self.device)
+        if self.meta.get("input_size"):  # trained at another side: the official test transform
+            self.model = Resized(self.model, self.meta["input_size"]).eval()
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
         self.batch_size, self.limit, self.data_root = batch_size, limit, data_root
@@ -338,7 +348,8 @@ class Evaluator:
 
     # -- ImageNet-R ----------------------------------------------------------------------
     def imagenet_r(self, root: Path, name: str) -> None:
-        from noisymix.benchmarks.readers import ImageNetR, imagenet_r_mask, iter_batches as ib
+        from noisymix.benchmarks.readers import ImageNetR, imagenet_r_mask
+        from noisymix.benchmarks.readers import iter_batches as ib
         from noisymix.data.imagefolder import ResizeCenterCrop
 
         mask = imagenet_r_mask(self.meta["classes"])
@@ -430,7 +441,7 @@ def resolve_benchmark(spec: str, data_root: str | None) -> tuple[str, Path | Non
     path = Path(spec)
     if path.is_dir():
         return path.name, path
-    from noisymix.benchmarks.releases import list_releases, get_release
+    from noisymix.benchmarks.releases import get_release, list_releases
 
     if spec in list_releases():
         from noisymix.data.registry import default_root

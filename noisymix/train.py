@@ -25,9 +25,16 @@ import torch
 from torch import nn
 
 import noisymix
-from noisymix.augment import random_crop_flip
-from noisymix.checkpoint import (CheckpointError, checked_metadata, load_state, read_metadata,
-                                 save_model, save_state, state_info)
+from noisymix.augment import random_crop_flip, random_resized_crop_flip
+from noisymix.checkpoint import (
+    CheckpointError,
+    checked_metadata,
+    load_state,
+    read_metadata,
+    save_model,
+    save_state,
+    state_info,
+)
 from noisymix.data import ArrayDataset, dataset_info, load_dataset
 from noisymix.device import resolve_device
 from noisymix.errors import BusyError, DivergenceError, InputError, UsageError
@@ -65,6 +72,9 @@ class TrainConfig:
     weight_decay: float = 5e-4
     seed: int = 0
     train_subset: int | None = None  # first-N training images (quick runs); None = all
+    # train at this side: RandomResizedCrop + flip instead of pad-crop (transfer at 224 px, as
+    # the official transfer code); evaluation then applies Resize(size·8/7) + CenterCrop(size)
+    image_size: int | None = None
     # fine-tuning (noisymix.finetune): start from a checkpoint's weights, all but its head
     init_from: str | None = None     # source model.safetensors; hashed by its config hash
     lr_milestones: tuple[int, ...] = ()  # epochs; non-empty = step schedule instead of cosine
@@ -102,6 +112,8 @@ class TrainConfig:
         _number("--weight-decay", self.weight_decay, ge=0)
         _integer("--seed", self.seed, ge=0)
         _integer("--num-workers", self.num_workers, ge=0)
+        if self.image_size is not None:
+            _integer("--image-size", self.image_size, ge=8, le=1024)
         if self.train_subset is not None:
             _integer("--train-subset", self.train_subset, ge=1,
                      hint="leave it out to train on every image")
@@ -204,8 +216,9 @@ class FolderBatches:
     """ImageFolder training batches (RandomResizedCrop + flip in the loader workers)."""
 
     def __init__(self, folder, batch_size: int, device: torch.device, seed: int,
-                 num_workers: int, rank: int = 0, world: int = 1) -> None:
-        self.ds = folder.torch_dataset(train=True)
+                 num_workers: int, rank: int = 0, world: int = 1,
+                 image_size: int | None = None) -> None:
+        self.ds = folder.torch_dataset(train=True, image_size=image_size)
         self.batch_size, self.device, self.seed = batch_size, device, seed
         self.num_workers, self.rank, self.world = num_workers, rank, world
 
@@ -311,12 +324,14 @@ def _train(cfg: TrainConfig, out: Path, chash: str, device: torch.device, rank: 
         if cfg.train_subset is not None:  # the first N files in ImageFolder order
             train_set = dataclasses.replace(train_set, samples=train_set.samples[:cfg.train_subset])
         batches = FolderBatches(train_set, per_rank, device, cfg.seed, cfg.num_workers,
-                                rank, world)
+                                rank, world, cfg.image_size)
         crop = False
     classes = train_set.classes
 
     model = build_model(cfg, len(classes))
     extra: dict[str, Any] = {"world_size": world, "per_rank_batch": per_rank}
+    if cfg.image_size is not None:  # what evaluation must resize inputs to
+        extra["input_size"] = cfg.image_size
     if cfg.init_from is not None:
         from noisymix.finetune import load_backbone
 
@@ -377,7 +392,9 @@ def _train(cfg: TrainConfig, out: Path, chash: str, device: torch.device, rank: 
         bar = _bar(batches.epoch(epoch), len(batches), f"epoch {epoch + 1}/{cfg.epochs}",
                    progress)
         for step, (x, y) in enumerate(bar):
-            if crop:
+            if crop and cfg.image_size is not None:
+                x = random_resized_crop_flip(x, cfg.image_size, aug_gen)
+            elif crop:
                 x = random_crop_flip(x, aug_gen)
             if use_cuda and cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from safetensors.torch import load_file
 
 from noisymix.checkpoint import CheckpointError, load_model
-from noisymix.finetune import default_milestones, head_name, load_backbone
+from noisymix.finetune import default_milestones, finetune, head_name, load_backbone
 from noisymix.models import create_model
 from noisymix.train import TrainConfig, train
 
@@ -86,3 +86,49 @@ def test_finetune_digits_to_fashion_mnist(source, tmp_path):
     # a rerun finds the finished model and returns at once
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0 and json.loads((out / "model.json").read_text()) == meta
+
+
+def test_transfer_transforms_give_224_px_batches_like_torchvision():
+    """The official transfer code: RandomResizedCrop(224) + flip for training, Resize(256) +
+    CenterCrop(224) for testing; CIFAR's 32 px are upsampled."""
+    from torchvision.transforms import v2
+
+    from noisymix.augment import random_resized_crop_flip, resize_center_crop
+
+    x = torch.rand(6, 3, 32, 32)
+    g = torch.Generator().manual_seed(0)
+    y = random_resized_crop_flip(x, 224, g)
+    assert y.shape == (6, 3, 224, 224)
+    assert float(y.min()) >= 0 and float(y.max()) <= 1
+    # the whole image at ratio 1 is a plain bilinear resize, flipped or not
+    whole = random_resized_crop_flip(x, 224, g, scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    plain = torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear",
+                                            align_corners=False)
+    for a, b in zip(whole, plain):
+        assert torch.allclose(a, b, atol=1e-5) or torch.allclose(a, b.flip(-1), atol=1e-5)
+    # box widths as torchvision draws them: a horizontal ramp's 16-px crop spans the box
+    # width less half an output pixel at each side (× 15/16); oracle: torchvision's sampler
+    ramp = torch.linspace(0, 1, 256).expand(2000, 3, 256, 256).contiguous()
+    crops = random_resized_crop_flip(ramp, 16, g)
+    spans = crops.amax((1, 2, 3)) - crops.amin((1, 2, 3))
+    widths = [v2.RandomResizedCrop.get_params(ramp[0], [0.08, 1.0], [3 / 4, 4 / 3])[3] / 256
+              for _ in range(4000)]
+    assert abs(float(spans.mean()) - sum(widths) / len(widths) * 15 / 16) < 0.02
+    test = resize_center_crop(x, 224)
+    ref = v2.Compose([v2.Resize(256, antialias=True), v2.CenterCrop(224)])(x)
+    assert test.shape == (6, 3, 224, 224) and torch.allclose(test, ref, atol=1e-5)
+
+
+def test_finetune_at_another_size_is_evaluated_through_the_test_transform(tmp_path):
+    from noisymix.checkpoint import read_metadata
+    from noisymix.robustness import evaluate
+
+    src = tmp_path / "src"
+    train(TrainConfig(dataset="digits04", width=0.0625, method="erm", epochs=1,
+                      train_subset=64, batch_size=32, progress=False), src)
+    meta = finetune(src / "model.safetensors", "digits59", tmp_path / "ft", epochs=1,
+                    batch_size=16, train_subset=32, image_size=40, progress=False)
+    assert meta["input_size"] == 40 and meta["config"]["image_size"] == 40
+    assert read_metadata(tmp_path / "ft" / "model.safetensors")["input_size"] == 40
+    rows = evaluate(tmp_path / "ft" / "model.safetensors", ["clean"], device="cpu", limit=16)
+    assert (rows.query("metric == 'accuracy'").n_images == 16).all()

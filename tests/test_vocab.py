@@ -142,8 +142,10 @@ def test_release_registry_matches():
 
 def test_fixtures_cover_every_dataset_and_release():
     from noisymix.fixtures import FIXTURE_NAMES
+    from noisymix.zoo import ZOO
 
-    assert set(vocab.RELEASES) <= set(FIXTURE_NAMES) <= set(vocab.DATASETS + vocab.RELEASES)
+    zoo = {f"zoo-{e}" for e in ZOO}  # fixture weight files of the importable checkpoints
+    assert set(vocab.RELEASES) | zoo <= set(FIXTURE_NAMES) <= set(vocab.DATASETS + vocab.RELEASES) | zoo
 
 
 # --------------------------------------------------------------------------- result rows

@@ -21,7 +21,6 @@ uint8; they are divided by 255 only when chains are mixed.
 
 from __future__ import annotations
 
-
 import torch
 
 from noisymix.rng import Streams

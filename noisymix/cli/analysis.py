@@ -58,9 +58,12 @@ def toy(out, seed) -> None:
 @click.option("--progress/--no-progress", default=None)
 @click.option("--force", is_flag=True,
               help="replace a finished or interrupted run of another configuration in OUT")
+@click.option("--image-size", type=click.IntRange(min=8, max=1024), default=None,
+              help="train at this side (RandomResizedCrop + flip) and evaluate through "
+                   "Resize(size·8/7) + CenterCrop(size), as the official transfer code at 224")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="run directory")
 def finetune(ckpt, dataset, train_subset, epochs, lr, weight_decay, batch_size, milestones,
-             gamma, seed, data_root, device, progress, force, out) -> None:
+             gamma, seed, data_root, device, progress, force, image_size, out) -> None:
     """Fine-tune a checkpoint on DATASET (all layers, new head) → OUT/model.safetensors."""
     from noisymix.finetune import finetune as run
 
@@ -74,7 +77,7 @@ def finetune(ckpt, dataset, train_subset, epochs, lr, weight_decay, batch_size, 
     meta = run(ckpt, dataset, out, epochs, lr=lr, weight_decay=weight_decay,
                batch_size=batch_size, seed=seed, train_subset=train_subset, milestones=steps,
                gamma=gamma, data_root=data_root, device=device, progress=progress,
-               force=force)
+               force=force, image_size=image_size)
     click.echo(f"fine-tuned {meta['source']['method']} {meta['arch']}×{meta['width']} "
                f"({meta['source']['dataset']} → {dataset}): {meta['epochs']} epochs "
                f"→ {Path(out) / 'model.safetensors'}")

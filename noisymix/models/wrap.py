@@ -40,6 +40,22 @@ class Normalized(nn.Module):
         return self.net(self.normalize(x))
 
 
+class Resized(nn.Module):
+    """``model`` behind the official test transform of a model trained at ``size`` (transfer
+    at 224 px): inputs of another size go through Resize(size·8/7) + CenterCrop(size)."""
+
+    def __init__(self, model: nn.Module, size: int) -> None:
+        super().__init__()
+        self.model, self.size = model, int(size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from noisymix.augment.basic import resize_center_crop
+
+        if tuple(x.shape[-2:]) != (self.size, self.size):
+            x = resize_center_crop(x, self.size)
+        return self.model(x)
+
+
 def default_stages(net: nn.Module) -> list[str]:
     """Residual stages of common torchvision-style nets: layer1..layer3 or block1..block3."""
     names = {n for n, _ in net.named_children()}

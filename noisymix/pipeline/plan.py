@@ -226,7 +226,8 @@ class Planner:
             log = _log_path("finetune", wc)
             model = f"{s.path}/model.safetensors"
             args = [_arg("--ckpt", model), _arg("--dataset", t.target),
-                    *_flags(("--train-subset", f.train_subset)), *self.data_root,
+                    *_flags(("--train-subset", f.train_subset), ("--image-size", f.image_size)),
+                    *self.data_root,
                     _arg("--epochs", f.epochs), _arg("--lr", f.lr),
                     _arg("--weight-decay", f.weight_decay), _arg("--batch-size", f.batch_size),
                     _arg("--seed", s.seed), _arg("--out", t.path)]
