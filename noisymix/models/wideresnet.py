@@ -59,6 +59,19 @@ class WideBasic(nn.Module):
 _OFFICIAL_KEYS = KeyMap([("^linear.", "^fc."), ("^bn1.", "^bn."), (".shortcut.0.", ".shortcut.")])
 
 
+def _stages(block: type[nn.Module], widths: list[int], n: int,
+            dropout: float) -> tuple[list[nn.Sequential], int]:
+    """The three stages of n blocks (stride 2 at the first block of stages 2 and 3) and the
+    channels they end with."""
+    cin, stages = widths[0], []
+    for i, w in enumerate(widths[1:]):
+        stages.append(nn.Sequential(*(block(cin if j == 0 else w, w,
+                                            2 if (i > 0 and j == 0) else 1, dropout)
+                                      for j in range(n))))
+        cin = w
+    return stages, cin
+
+
 class WideResNet(nn.Module):
     """Official NoisyMix Wide-ResNet (depth 28, k 4, dropout 0.1 for ``wrn28_4``)."""
 
@@ -70,14 +83,7 @@ class WideResNet(nn.Module):
         n = _depth_blocks(depth)
         widths = _widths(k, width)
         self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=True)
-        cin = widths[0]
-        stages = []
-        for i, w in enumerate(widths[1:]):
-            blocks = []
-            for j in range(n):
-                blocks.append(WideBasic(cin, w, 2 if (i > 0 and j == 0) else 1, dropout))
-                cin = w
-            stages.append(nn.Sequential(*blocks))
+        stages, cin = _stages(WideBasic, widths, n, dropout)
         self.layer1, self.layer2, self.layer3 = stages
         self.bn = nn.BatchNorm2d(cin, momentum=0.9)  # as the official code (Torch7 habit)
         self.relu = nn.ReLU()
@@ -120,14 +126,7 @@ class ZagoruykoWideResNet(nn.Module):
         n = _depth_blocks(depth)
         widths = _widths(k, width)
         self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
-        cin = widths[0]
-        stages = []
-        for i, w in enumerate(widths[1:]):
-            blocks = []
-            for j in range(n):
-                blocks.append(ZagoruykoBlock(cin, w, 2 if (i > 0 and j == 0) else 1, dropout))
-                cin = w
-            stages.append(nn.Sequential(*blocks))
+        stages, cin = _stages(ZagoruykoBlock, widths, n, dropout)
         self.block1, self.block2, self.block3 = stages
         self.bn = nn.BatchNorm2d(cin)
         self.relu = nn.ReLU()
