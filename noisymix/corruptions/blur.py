@@ -12,6 +12,7 @@ Public helpers for other modules (weather's snow, the -P perturbations):
 
 * ``motion_blur_batch(x, radius, sigma, angles_deg)`` — one angle per image;
 * ``zoom_blur_batch(x, zooms)`` — mean of the image and its centre-zoomed copies;
+* ``clipped_zoom(x, zoom)`` — the references' centre zoom (also snow's flake layer);
 * ``gaussian_filter(x, sigma, mode, truncate)`` — scipy ``gaussian_filter`` (modes nearest,
   reflect, mirror; a folded (n, n) matrix for wide kernels), shared with weather/digital
   corruptions;
@@ -309,37 +310,23 @@ def _sum_windows_gathered(xp, h, w, top, left, weight):
     return out
 
 
-def _linear_resample(x: torch.Tensor, coords: torch.Tensor, dim: int) -> torch.Tensor:
-    """Linear interpolation of x along ``dim`` at fractional source positions ``coords``."""
-    n = x.shape[dim]
-    i0 = coords.floor().long().clamp_(0, n - 1)
-    i1 = (i0 + 1).clamp_(max=n - 1)
-    shape = [1] * x.dim()
-    shape[dim] = -1
-    frac = (coords - i0.to(coords)).to(x.dtype).view(shape)
-    return x.index_select(dim, i0) * (1 - frac) + x.index_select(dim, i1) * frac
-
-
-def _zoom_coords(n: int, zoom: float, device: torch.device) -> torch.Tensor:
-    """Source positions (n,) of the first n outputs of the reference's ``clipped_zoom``.
-
-    Crop the central ceil(n/zoom) px, scipy.ndimage.zoom it (order 1, output round(crop·zoom)
-    px, corner-aligned grid: out j ↦ crop j·(crop-1)/(out-1)), keep the first n px (the zoomed
-    crop is at most one px longer, so the reference's central trim keeps the same ones).
-    """
-    crop = int(math.ceil(n / float(zoom)))
-    top = (n - crop) // 2
-    out = int(round(crop * float(zoom)))
-    scale = (crop - 1) / (out - 1) if out > 1 else 0.0
-    j = torch.arange(n, device=device, dtype=torch.float64)
-    return top + j * scale
-
-
 def clipped_zoom(x: torch.Tensor, zoom: float) -> torch.Tensor:
-    """Centre zoom of x (B, C, H, W) by ``zoom`` ≥ 1, same size, bilinear (scipy order 1)."""
+    """Centre zoom of x (B, C, H, W) by ``zoom`` ≥ 1, same size, as the references'
+    ``clipped_zoom``: crop the central ceil(n/zoom) px of each axis, ``scipy.ndimage.zoom`` it
+    (order 1: linear, corner-aligned grid, output round(crop·zoom) px), trim the excess evenly.
+
+    The zoomed crop is at most one pixel longer than n, so the even trim keeps its first n
+    pixels; torch's bilinear resize with aligned corners is the same linear map (measured 2-4x
+    faster than gathering the two taps ourselves).
+    """
     h, w = x.shape[-2:]
-    y = _linear_resample(x, _zoom_coords(h, zoom, x.device), dim=2)
-    return _linear_resample(y, _zoom_coords(w, zoom, x.device), dim=3)
+    ch, cw = math.ceil(h / zoom), math.ceil(w / zoom)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    crop = x[..., top:top + ch, left:left + cw]
+    oh, ow = round(ch * zoom), round(cw * zoom)
+    y = F.interpolate(crop, size=(oh, ow), mode="bilinear", align_corners=True)
+    th, tw = (oh - h) // 2, (ow - w) // 2
+    return y[..., th:th + h, tw:tw + w]
 
 
 def zoom_blur_batch(x: torch.Tensor, zooms: Sequence[float]) -> torch.Tensor:
@@ -347,7 +334,7 @@ def zoom_blur_batch(x: torch.Tensor, zooms: Sequence[float]) -> torch.Tensor:
     out = x.clone()
     for z in zooms:
         out += clipped_zoom(x, float(z))
-    return out / (len(zooms) + 1)
+    return out.div_(len(zooms) + 1)
 
 
 # ---------------------------------------------------------------------------------------------

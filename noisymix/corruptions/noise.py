@@ -5,7 +5,8 @@ Perturbations", arXiv:1903.12261. Parameters: hendrycks/robustness
 ``ImageNet-C/create_c/make_cifar_c.py`` (preset ``cifar``) and ``make_imagenet_c.py`` (preset
 ``imagenet``, also imaug/imagecorruptions).
 
-Inputs are float (B, C, H, W) in [0, 1]; every image draws its noise from its own stream of
+Inputs are float (B, C, H, W) in [0, 1] (shot and impulse noise: uint8, see
+``register_corruption``); every image draws its noise from its own stream of
 ``rng`` (``noisymix.rng.Streams``), so results do not depend on batch size or sharding.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from noisymix.corruptions.base import register_corruption
+from noisymix.corruptions.base import register_corruption, to_uint8
 
 # Standard deviation of additive N(0, c²) noise, in [0, 1] intensity units.
 GAUSSIAN = {"cifar": (0.04, 0.06, 0.08, 0.09, 0.10), "imagenet": (0.08, 0.12, 0.18, 0.26, 0.38)}
@@ -31,27 +32,27 @@ def gaussian_noise(x, severity, preset, rng):
     return (x + c * rng.randn(x.shape[1:])).clamp_(0, 1)
 
 
-@register_corruption("shot_noise")
+@register_corruption("shot_noise", uint8=True)
 def shot_noise(x, severity, preset, rng):
+    """uint8 in, uint8 out (registered ``uint8=True``): photon counts ~ Poisson(c·k/255) for
+    the pixel's 8-bit level k (one CDF row per level), then counts / c."""
     c = float(SHOT[preset][severity - 1])
-    # photon counts ~ Poisson(c·x); x holds k/255 levels, so one CDF row per level
-    level = torch.round(x * 255).long()
-    counts = rng.poisson_levels(level, torch.arange(256, device=x.device) * (c / 255))
-    return (counts / c).clamp_(0, 1)
+    counts = rng.poisson_levels(x.long(), torch.arange(256, device=x.device) * (c / 255))
+    return to_uint8(counts.div_(c)).permute(0, 3, 1, 2)
 
 
-@register_corruption("impulse_noise")
+@register_corruption("impulse_noise", uint8=True)
 def impulse_noise(x, severity, preset, rng):
+    """uint8 in, uint8 out (registered ``uint8=True``): every value is kept, 255 or 0."""
     # skimage.util.random_noise(mode='s&p', amount=c, salt_vs_pepper=0.5) as current skimage
     # (and so imagecorruptions) does it: each value independently flipped with probability c,
-    # a flipped value becoming 1 or 0 with probability 1/2 each.
+    # a flipped value becoming 1 or 0 with probability 1/2 each; one uniform u per value
+    # decides both (u < c/2: salt, c/2 ≤ u < c: pepper).
     # not in paper: 2018-era skimage instead drew ceil(c·size/2) salt and pepper coordinates
     # with replacement (randint(0, n-1), never the last index); we follow the maintained form.
     c = IMPULSE[preset][severity - 1]
-    u = rng.rand((2, *x.shape[1:]))
-    flipped, salted = u[:, 0] < c, u[:, 1] < 0.5
-    out = torch.where(flipped & salted, torch.ones_like(x), x)
-    return torch.where(flipped & ~salted, torch.zeros_like(x), out)
+    u = rng.rand(x.shape[1:])
+    return x.masked_fill(u < c, 0).masked_fill_(u < c / 2, 255)
 
 
 @register_corruption("speckle_noise")

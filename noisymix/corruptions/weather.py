@@ -24,27 +24,7 @@ import torch.nn.functional as F
 from noisymix.corruptions.base import register_corruption
 from noisymix.rng import Streams
 from noisymix.corruptions.blur import (  # noqa: F401 (gaussian_filter re-exported)
-    _pad_along, gaussian_filter, motion_blur_batch)
-
-# ---------------------------------------------------------------------------------------------
-# shared helpers
-
-
-def _clipped_zoom(x: torch.Tensor, z: float) -> torch.Tensor:
-    """Zoom into the centre of x (B, C, H, W) by z >= 1, output H × W (reference clipped_zoom).
-
-    Crops ceil(H/z) × ceil(W/z), resizes like ``scipy.ndimage.zoom(order=1)`` (output size
-    round(n·z), corners aligned), then trims the excess evenly as make_cifar_c.py does.
-    """
-    H, W = x.shape[-2:]
-    ch, cw = math.ceil(H / z), math.ceil(W / z)
-    top, left = (H - ch) // 2, (W - cw) // 2
-    crop = x[..., top:top + ch, left:left + cw]
-    oh, ow = round(ch * z), round(cw * z)
-    y = F.interpolate(crop, size=(oh, ow), mode="bilinear", align_corners=True)
-    th, tw = (oh - H) // 2, (ow - W) // 2
-    return y[..., th:th + H, tw:tw + W]
-
+    _pad_along, clipped_zoom, gaussian_filter, motion_blur_batch)
 
 # ---------------------------------------------------------------------------------------------
 # fog
@@ -205,7 +185,7 @@ def snow(x: torch.Tensor, severity: int, preset: str, rng: Streams) -> torch.Ten
     mu, sd, zoom, thresh, radius, sigma, keep = _SNOW[preset][severity - 1]
     B, _, H, W = x.shape
     flakes = rng.randn((1, H, W)).to(x.dtype) * sd + mu  # (B, 1, H, W)
-    flakes = _clipped_zoom(flakes, zoom)
+    flakes = clipped_zoom(flakes, zoom)
     flakes = torch.where(flakes < thresh, torch.zeros_like(flakes), flakes).clamp(0, 1)
     # The reference passes the layer through an 8-bit PNG (truncation) to ImageMagick's motion
     # blur and reads 8 bits back (rounding); we keep both quantisations.

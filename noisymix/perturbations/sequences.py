@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from noisymix.corruptions.blur import clipped_zoom
 from noisymix.rng import Streams
 from noisymix.vocab import (  # noqa: F401  (re-exported by noisymix.perturbations)
     ALL_PERTURBATIONS,
@@ -322,16 +323,7 @@ def _snow(x, p, rng, size):
     b, c, h, w = x.shape
     f = p["frames"]
     layer = p["loc"] + p["scale"] * rng.randn((1, h, w))   # (B, 1, H, W)
-    # clipped_zoom: centre crop of ceil(h/z) pixels, linear zoom (scipy order=1, corner-aligned
-    # grid), then centre trim back to h.
-    z = p["zoom"]
-    ch = int(math.ceil(h / z))
-    top = (h - ch) // 2
-    crop = layer[:, :, top:top + ch, top:top + ch]
-    out_h = int(round(ch * z))
-    layer = F.interpolate(crop, size=(out_h, out_h), mode="bilinear", align_corners=True)
-    trim = (out_h - h) // 2
-    layer = layer[:, :, trim:trim + h, trim:trim + w]
+    layer = clipped_zoom(layer, p["zoom"])
     layer = torch.where(layer < p["threshold"], torch.zeros_like(layer), layer)
     layer = (layer.clamp(0, 1) * 255).floor() / 255   # saved as an 8-bit PNG (astype: trunc)
     angles = torch.tensor(_per_frame(p["angle"], f), dtype=torch.float64).repeat(b)
