@@ -12,7 +12,8 @@ corruption, on the same images and in the same process, beside the reference:
 The references are single-process numpy/scipy/OpenCV code, one image at a time (as their
 scripts run); noisymix corrupts batches of --batch-size on --device with --threads torch
 threads. The reference gets PIL/uint8 images made before timing and its output is cast to
-uint8 as its script does. ratio = noisymix img/s / reference img/s; the last row sums the times
+uint8 as its script does. Each side is timed --repeat times and keeps its fastest run.
+ratio = noisymix img/s / reference img/s; the last row sums the times
 of the rows that have both. Images: scikit-learn digits upscaled to --size (offline, real).
 Method: Hendrycks & Dietterich, arXiv:1903.12261.
 
@@ -60,27 +61,39 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_ours(x, name, preset, device, batch_size) -> float:
-    sync(device)
-    t = time.perf_counter()
-    for s in range(1, 6):
-        for i in range(0, len(x), batch_size):
-            corrupt(x[i:i + batch_size], name, s, preset, 0, range(i, min(i + batch_size, len(x))),
-                    device).cpu()
-    sync(device)
-    return time.perf_counter() - t
+def best_of(repeat: int, run) -> float:
+    """Fastest of ``repeat`` timed calls of ``run()`` (timeit's rule: the minimum is the
+    figure least disturbed by the rest of the machine), for both sides alike."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t)
+    return min(times)
 
 
-def time_ref(x, name) -> float:
+def time_ours(x, name, preset, device, batch_size, repeat) -> float:
+    def run():
+        for s in range(1, 6):
+            for i in range(0, len(x), batch_size):
+                corrupt(x[i:i + batch_size], name, s, preset, 0,
+                        range(i, min(i + batch_size, len(x))), device).cpu()
+        sync(device)
+    sync(device)
+    return best_of(repeat, run)
+
+
+def time_ref(x, name, repeat) -> float:
     import imagecorruptions
 
     imagecorruptions.corrupt(x[0], corruption_name=name, severity=1)  # warm-up (numba JIT)
-    np.random.seed(0)
-    t = time.perf_counter()
-    for s in range(1, 6):
-        for im in x:
-            imagecorruptions.corrupt(im, corruption_name=name, severity=s)
-    return time.perf_counter() - t
+
+    def run():
+        np.random.seed(0)
+        for s in range(1, 6):
+            for im in x:
+                imagecorruptions.corrupt(im, corruption_name=name, severity=s)
+    return best_of(repeat, run)
 
 
 def load_cifar_reference(path: str):
@@ -109,18 +122,19 @@ def load_cifar_reference(path: str):
     return mod, file.parent, stubbed
 
 
-def time_ref_cifar(ref, folder, pil, name) -> float:
+def time_ref_cifar(ref, folder, pil, name, repeat) -> float:
     """Seconds for the reference to corrupt every image at severities 1–5 (frost reads its
     textures relative to the script's folder, so it runs there)."""
     fn = getattr(ref, name)
-    with contextlib.chdir(folder):
-        np.uint8(fn(pil[0], 1))  # warm-up; raises if unavailable
+
+    def run():
         np.random.seed(0)
-        t = time.perf_counter()
         for s in range(1, 6):
             for im in pil:
                 np.uint8(fn(im, s))
-        return time.perf_counter() - t
+    with contextlib.chdir(folder):
+        np.uint8(fn(pil[0], 1))  # warm-up; raises if unavailable
+        return best_of(repeat, run)
 
 
 def main() -> None:
@@ -135,6 +149,8 @@ def main() -> None:
     ap.add_argument("--reference", metavar="PATH",
                     help="hendrycks/robustness checkout (reference for --preset cifar)")
     ap.add_argument("--no-ref", action="store_true", help="time noisymix only")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="time each side this many times and keep the fastest (default 3)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -156,7 +172,7 @@ def main() -> None:
         pil = [Image.fromarray(im) for im in x]
     print(machine_line(args.device))
     print(f"# preset={args.preset} n={args.n} size={size} batch={args.batch_size}; images/s over "
-          f"5 severities, same images. noisymix: batched torch on {args.device}"
+          f"5 severities, same images, fastest of {args.repeat} runs per side. noisymix: batched torch on {args.device}"
           + (f"; reference ({label}): single-process numpy, one image at a time" if ref else
              "; no reference timed"))
     if stubbed:
@@ -169,7 +185,7 @@ def main() -> None:
     for name in names:
         try:
             corrupt(x[:2], name, 1, args.preset, device=args.device)  # warm-up
-            t_ours = time_ours(x, name, args.preset, args.device, args.batch_size)
+            t_ours = time_ours(x, name, args.preset, args.device, args.batch_size, args.repeat)
         except RuntimeError as e:  # e.g. out of memory: report and go on
             print(f"| {name} | failed: {str(e).splitlines()[0][:80]} |", flush=True)
             missing.append(name)
@@ -178,8 +194,8 @@ def main() -> None:
         row = f"| {name} | {ours:.1f} |"
         if ref:
             try:
-                t_ref = (time_ref(x, name) if ref == "imagecorruptions"
-                         else time_ref_cifar(ref, folder, pil, name))
+                t_ref = (time_ref(x, name, args.repeat) if ref == "imagecorruptions"
+                         else time_ref_cifar(ref, folder, pil, name, args.repeat))
             except Exception as e:  # noqa: BLE001 - a reference function that cannot run here
                 why = str(e).splitlines()[0][:70] if str(e) else type(e).__name__
                 if stubbed and name in ("motion_blur", "snow"):

@@ -72,7 +72,7 @@ timeout 75 python3 benchmarks/bench_train.py --device cuda --width 1 --batch-siz
 step "bench: AugMix vs the official PIL pipeline (8 workers)"
 timeout 45 python3 benchmarks/bench_augmix.py --batch 512 --iters 4 --workers 8 --reference .refs/NoisyMix
 step "bench: -C generation, cifar preset (cuda) vs make_cifar_c.py (1 CPU core)"
-timeout 60 python3 benchmarks/bench_corruptions.py --preset cifar --n 128 --device cuda --batch-size 128 --reference .refs/robustness
+timeout 90 python3 benchmarks/bench_corruptions.py --preset cifar --n 128 --device cuda --batch-size 128 --repeat 1 --reference .refs/robustness
 step "bench: -C generation, imagenet preset (cuda, noisymix only)"
 timeout 35 python3 benchmarks/bench_corruptions.py --preset imagenet --n 32 --device cuda --batch-size 32 --no-ref
 step "bench: training step, torch.compile"

@@ -235,19 +235,20 @@ class Streams:
         Exact inversion through a table of CDFs, one row per distinct rate (images hold few:
         rates are c·k/255 for uint8 pixels), searched once for all elements."""
         levels, inverse = torch.unique(rate.double(), return_inverse=True)
-        return self.poisson_levels(inverse.view(rate.shape), levels)
+        return self.poisson_levels(inverse.view(rate.shape), levels).float()
 
     def poisson_levels(self, level: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
-        """Poisson(rates[level]) for integer ``level`` (B, ...) indexing the 1-D ``rates``.
+        """Poisson(rates[level]) for integer ``level`` (B, ...) indexing the 1-D ``rates``;
+        int32 counts (B, ...), one draw.
 
-        Inversion: k is the smallest count with F(k; λ) > u, one uniform u per element, found
-        by indexed search (Chen & Asau 1974): a guide table holds, for each rate and each of G
-        equal buckets of u, the first count whose CDF passes the bucket's lower edge. The
-        answer lies between the guide entries of u's bucket and of the next one; where they
-        differ (a few % of elements), a vectorised bisection between them finishes, so no
-        element takes more than log2(row length) steps, even in the far tail. Rows run to
-        λ + 12√λ + 25 counts (the mass beyond is below 1e-30); the last CDF entry is set to 1
-        so every u lands."""
+        Inversion: k is the smallest count with F(k; λ) > u, one uniform u per element (the
+        53 top bits of its word), found by indexed search (Chen & Asau 1974): a guide table
+        holds, for each rate and each of G = 2^m equal buckets of u, the first count whose CDF
+        passes the bucket's lower edge; u's bucket is the word's top m bits. The answer lies
+        between the guide entries of u's bucket and of the next one; where they differ (1-4 %
+        of elements), a vectorised bisection between them finishes, so no element takes more
+        than log2(row length) steps, even in the far tail. Rows run to λ + 12√λ + 25 counts
+        (the mass beyond is below 1e-30); the last CDF entry is set to 1 so every u lands."""
         shape, b = tuple(level.shape[1:]), level.shape[0]
         lam = rates.double().to(level.device).clamp_min(0)
         top = float(lam.max()) if lam.numel() else 0.0
@@ -256,25 +257,28 @@ class Streams:
         logpmf[lam == 0, 1:] = -math.inf  # Poisson(0) is 0
         cdf = torch.cumsum(logpmf.exp(), dim=1).clamp_max(1.0)
         cdf[:, -1] = 1.0
-        n_k = n_g = k.numel()
+        n_k = k.numel()
+        m = max(10, (4 * n_k - 1).bit_length())  # G ≥ 4 rows: few buckets hold a CDF step
+        n_g = 1 << m
         edges = torch.arange(n_g + 1, device=lam.device, dtype=torch.float64).div_(n_g)
         guide = torch.searchsorted(cdf, edges.expand(len(lam), n_g + 1).contiguous(), right=True,
                                    out_int32=True).clamp_max_(n_k - 1).view(-1)
-        u = self.rand(shape, torch.float64).view(-1)
-        lv = level.reshape(-1)
-        at = lv * (n_g + 1) + (u * n_g).long()
-        lo = torch.gather(guide, 0, at).long()  # F(lo - 1) ≤ u < F(hi)
-        hi = torch.gather(guide, 0, at.add_(1)).long()
+        z = self.bits(shape).view(-1)
+        lv = level.reshape(-1).long()
+        at = torch.bitwise_right_shift(z, 64 - m).bitwise_and_(n_g - 1)  # u's bucket: top m bits
+        at.add_(lv, alpha=n_g + 1)  # in its level's row
+        lo = torch.gather(guide, 0, at)  # F(lo - 1) ≤ u < F(hi)
+        hi = torch.gather(guide, 0, at.add_(1))
         idx = torch.nonzero(lo < hi).squeeze(1)
-        flat_cdf, base = cdf.view(-1), lv * n_k
-        while idx.numel():  # bisection: keep F(lo - 1) ≤ u < F(hi)
-            l, h, ui = lo[idx], hi[idx], u[idx]
-            mid = (l + h) // 2
-            above = torch.gather(flat_cdf, 0, base[idx] + mid) > ui
-            h, l = torch.where(above, mid, h), torch.where(above, l, mid + 1)
-            lo[idx], hi[idx] = l, h
-            idx = idx[l < h]
-        return lo.view(b, *shape).float()
+        if idx.numel():  # bisection, all at once: a settled element stays put
+            u = _lsr(z[idx], 11).double().mul_(2.0 ** -53)
+            base, l, h = lv[idx] * n_k, lo[idx].long(), hi[idx].long()
+            for _ in range(int(h.sub(l).max()).bit_length()):
+                mid = (l + h) // 2
+                above = torch.gather(cdf.view(-1), 0, base + mid) > u
+                h, l = torch.where(above, mid, h), torch.where(above, l, mid + 1)
+            lo[idx] = l.int()
+        return lo.view(b, *shape)
 
     def gamma(self, concentration: float, shape: int | Sequence[int] = (), tries: int = 24) -> torch.Tensor:
         """Gamma(concentration, 1), float64 (B, *shape), Marsaglia–Tsang as ``sample_gamma``;

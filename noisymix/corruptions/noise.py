@@ -37,8 +37,10 @@ def shot_noise(x, severity, preset, rng):
     """uint8 in, uint8 out (registered ``uint8=True``): photon counts ~ Poisson(c·k/255) for
     the pixel's 8-bit level k (one CDF row per level), then counts / c."""
     c = float(SHOT[preset][severity - 1])
-    counts = rng.poisson_levels(x.long(), torch.arange(256, device=x.device) * (c / 255))
-    return to_uint8(counts.div_(c)).permute(0, 3, 1, 2)
+    counts = rng.poisson_levels(x, torch.arange(256, device=x.device) * (c / 255))
+    # the output level of every count (truncated as the reference's np.uint8), looked up
+    table = to_uint8((torch.arange(int(counts.max()) + 1, device=x.device) / c).view(1, 1, 1, -1))
+    return table.view(-1).index_select(0, counts.view(-1)).view(counts.shape)
 
 
 @register_corruption("impulse_noise", uint8=True)
