@@ -157,7 +157,9 @@ def main() -> None:
                    help="default: all; with --reference: noisymix")
     p.add_argument("--reference", metavar="PATH", help="checkout of erichson/NoisyMix")
     p.add_argument("--workers", type=int, default=4, help="DataLoader workers of the reference")
-    p.add_argument("--compile", action="store_true", help="torch.compile the network")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the network (throughput only: compiled NoisyMix steps "
+                        "do not match eager ones, see benchmarks/check_compile.py)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -75,5 +75,8 @@ step "bench: -C generation, cifar preset (cuda) vs make_cifar_c.py (1 CPU core)"
 timeout 90 python3 benchmarks/bench_corruptions.py --preset cifar --n 128 --device cuda --batch-size 128 --repeat 1 --reference .refs/robustness
 step "bench: -C generation, imagenet preset (cuda, noisymix only)"
 timeout 35 python3 benchmarks/bench_corruptions.py --preset imagenet --n 32 --device cuda --batch-size 32 --no-ref
-step "bench: training step, torch.compile"
+step "torch.compile: do compiled and eager models take the same steps? (fp32, ERM then NoisyMix)"
+timeout 45 python3 benchmarks/check_compile.py --device cuda --method erm --steps 2
+timeout 100 python3 benchmarks/check_compile.py --device cuda --steps 6
+step "bench: training step, torch.compile (throughput only: see the check above)"
 timeout 60 python3 benchmarks/bench_train.py --device cuda --width 1 --batch-size 128 --warmup 5 --steps 20 --compile --schemes noisymix
