@@ -14,32 +14,37 @@ from typing import Callable, Sequence
 import torch
 
 
-def sample_gamma(
-    concentration: float, size: int | tuple[int, ...], generator: torch.Generator, tries: int = 24
-) -> torch.Tensor:
-    """Gamma(concentration, 1) variates by Marsaglia–Tsang, vectorised rejection.
-
-    ``tries`` proposals per variate; the chance that all are rejected is below 1e-20 for any
-    concentration (acceptance rate > 0.95 for k ≥ 1), in which case the last proposal is used.
-    """
-    size = (size,) if isinstance(size, int) else tuple(size)
-    device = generator.device
-    boost = concentration < 1  # Gamma(k) = Gamma(k+1) · U^(1/k)
+def marsaglia_tsang(concentration: float, z: torch.Tensor, u: torch.Tensor,
+                    u_boost: torch.Tensor | None, dim: int) -> torch.Tensor:
+    """Gamma(concentration, 1) in float64 from given draws (Marsaglia & Tsang, "A simple method
+    for generating gamma variables", ACM TOMS 2000): the first accepted proposal along ``dim`` of
+    the float64 normals ``z`` and uniforms ``u`` (the last one if none is: with 24 proposals a
+    chance below 1e-20 for any concentration, acceptance being > 0.95 for k ≥ 1). For k < 1,
+    Gamma(k) = Gamma(k + 1)·U^(1/k) with U = ``u_boost`` (None for k ≥ 1)."""
+    boost = concentration < 1
     k = concentration + 1.0 if boost else float(concentration)
     d = k - 1.0 / 3.0
     c = 1.0 / (9.0 * d) ** 0.5
-    z = torch.randn((tries, *size), generator=generator, device=device, dtype=torch.float64)
-    u = torch.rand((tries, *size), generator=generator, device=device, dtype=torch.float64)
     v = (1.0 + c * z) ** 3
     logv = torch.log(v.clamp_min(1e-300))
     ok = (v > 0) & (torch.log(u.clamp_min(1e-300)) < 0.5 * z * z + d - d * v + d * logv)
-    ok[-1] = True
-    first = torch.argmax(ok.to(torch.uint8), dim=0, keepdim=True)
-    g = d * torch.gather(v.clamp_min(0), 0, first)[0]
-    if boost:
-        u2 = torch.rand(size, generator=generator, device=device, dtype=torch.float64)
-        g = g * u2.pow(1.0 / concentration)
-    return g.float()
+    ok.select(dim, -1).fill_(True)
+    first = torch.argmax(ok.to(torch.uint8), dim=dim, keepdim=True)
+    g = d * torch.gather(v.clamp_min(0), dim, first).squeeze(dim)
+    return g * u_boost.pow(1.0 / concentration) if boost else g
+
+
+def sample_gamma(
+    concentration: float, size: int | tuple[int, ...], generator: torch.Generator, tries: int = 24
+) -> torch.Tensor:
+    """Gamma(concentration, 1) variates (float32), ``marsaglia_tsang`` with ``tries`` proposals
+    per variate drawn from ``generator``."""
+    size = (size,) if isinstance(size, int) else tuple(size)
+    draw = dict(generator=generator, device=generator.device, dtype=torch.float64)
+    z = torch.randn((tries, *size), **draw)
+    u = torch.rand((tries, *size), **draw)
+    u_boost = torch.rand(size, **draw) if concentration < 1 else None
+    return marsaglia_tsang(concentration, z, u, u_boost, dim=0).float()
 
 
 def sample_beta(
@@ -281,26 +286,16 @@ class Streams:
         return lo.view(b, *shape)
 
     def gamma(self, concentration: float, shape: int | Sequence[int] = (), tries: int = 24) -> torch.Tensor:
-        """Gamma(concentration, 1), float64 (B, *shape), Marsaglia–Tsang as ``sample_gamma``;
-        Gamma(1) is the exponential distribution, −log U exactly, in one draw (AugMix's α = 1)."""
+        """Gamma(concentration, 1), float64 (B, *shape), ``marsaglia_tsang`` with ``tries``
+        proposals per variate; Gamma(1) is the exponential distribution, −log U exactly, in one
+        draw (AugMix's α = 1)."""
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
         if concentration == 1.0:
             return -torch.log1p(-self.rand(shape, torch.float64))
-        boost = concentration < 1
-        k = concentration + 1.0 if boost else float(concentration)
-        d = k - 1.0 / 3.0
-        c = 1.0 / (9.0 * d) ** 0.5
         z = self.randn((tries, *shape), torch.float64)
         u = self.rand((tries, *shape), torch.float64)
-        v = (1.0 + c * z) ** 3
-        logv = torch.log(v.clamp_min(1e-300))
-        ok = (v > 0) & (torch.log(u.clamp_min(1e-300)) < 0.5 * z * z + d - d * v + d * logv)
-        ok[:, -1] = True
-        first = torch.argmax(ok.to(torch.uint8), dim=1, keepdim=True)
-        g = d * torch.gather(v.clamp_min(0), 1, first)[:, 0]
-        if boost:
-            g = g * self.rand(shape, torch.float64).pow(1.0 / concentration)
-        return g
+        u_boost = self.rand(shape, torch.float64) if concentration < 1 else None
+        return marsaglia_tsang(concentration, z, u, u_boost, dim=1)
 
     def beta(self, a: float, b: float, shape: int | Sequence[int] = ()) -> torch.Tensor:
         ga, gb = self.gamma(a, shape), self.gamma(b, shape)
