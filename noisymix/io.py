@@ -1,13 +1,19 @@
-"""Atomic file writes: nothing is ever half-written (write to a temp file, fsync, rename)."""
+"""Atomic file writes (nothing is ever half-written: write to a temp file, fsync, rename) and
+the output-folder lock (one writer per run or benchmark folder)."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+from noisymix.errors import BusyError, InputError, UsageError
+
+LOCK_FILE = ".noisymix.lock"  # flock'ed while a process writes the folder
 
 
 @contextlib.contextmanager
@@ -90,3 +96,92 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
         return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+# --- the output-folder lock --------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def held_folder(out: str | Path) -> Iterator[Path]:
+    """Hold the output folder ``out`` (``--out``) for writing: check it, create it, lock it
+    (``BusyError`` if another process holds it) — the one lock of run folders and benchmark
+    folders; if the body fails and the folder holds nothing, remove what was created (so that
+    a refused run leaves no empty folder behind)."""
+    out = Path(out)
+    _check_out(out)
+    created = []
+    for d in reversed([out, *out.parents]):
+        if not d.exists():
+            try:
+                d.mkdir()
+            except FileExistsError:
+                continue
+            except OSError as e:
+                _remove_empty(created)
+                raise UsageError(f"--out {out}: cannot create {d} ({e.strerror})") from None
+            created.append(d)
+    try:
+        fd = _lock(out)
+        try:
+            yield out
+        finally:
+            (out / LOCK_FILE).unlink(missing_ok=True)  # still holding it: no one else can
+            os.close(fd)
+    except BaseException:
+        _remove_empty(created)
+        raise
+
+
+def _remove_empty(created: list[Path]) -> None:
+    for d in reversed(created):
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder; pass a folder path")
+    p = out
+    while not p.exists() and p != p.parent:
+        if p.is_symlink():
+            raise UsageError(f"--out {out}: {p} is a broken symbolic link")
+        p = p.parent
+    if not p.is_dir():
+        raise UsageError(f"--out {out}: {p} is a file, not a folder")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: {p} is not writable; pass another --out")
+
+
+def _lock(out: Path) -> int:
+    """An exclusive flock on ``out/LOCK_FILE`` (never through a symbolic link)."""
+    import fcntl
+
+    path = out / LOCK_FILE
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise InputError(f"{path} is a symbolic link; remove it") from None
+            raise UsageError(f"--out {out}: cannot write there ({e.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise BusyError(f"{out} is being written by another process"
+                            f"{f' (pid {holder})' if holder.isdigit() else ''}; wait for it "
+                            f"to finish or use another --out") from None
+        # the previous holder unlinks the file before it lets go: if ours is no longer the
+        # one at `path`, someone may hold the new one — try again
+        try:
+            if os.path.samestat(os.fstat(fd), os.lstat(path)):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd

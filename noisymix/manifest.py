@@ -253,12 +253,10 @@ def prepare_output(out: str | os.PathLike, settings: dict, owned: Callable[[str]
     * another kind or layout of benchmark: refused even with ``force``.
 
     Stale temporaries of owned files (from a killed run) are removed, and the pending record
-    is written, before any output.
+    is written, before any output. Call it holding the folder (``noisymix.io.held_folder``),
+    which checks and creates it: another writer's temporaries are not stale.
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
     record, previous = None, None
     for name in (MANIFEST, PENDING):
         if (out / name).is_file():

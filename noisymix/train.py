@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import hashlib
 import json
 import math
@@ -37,8 +36,8 @@ from noisymix.checkpoint import (
 )
 from noisymix.data import ArrayDataset, dataset_info, load_dataset
 from noisymix.device import resolve_device
-from noisymix.errors import BusyError, DivergenceError, InputError, UsageError
-from noisymix.io import atomic_path, git_commit
+from noisymix.errors import DivergenceError, InputError, UsageError
+from noisymix.io import atomic_path, git_commit, held_folder
 from noisymix.methods import check_hparams, create_scheme, scheme_class
 from noisymix.models import create_model
 from noisymix.progress import show_progress
@@ -48,7 +47,6 @@ STATE_FILE = "train_state.safetensors"
 MODEL_FILE = "model.safetensors"
 META_FILE = "model.json"
 METRICS_FILE = "metrics.jsonl"
-LOCK_FILE = ".noisymix.lock"  # flock'ed while a process writes the run folder
 MAX_WIDTH = 16.0  # 16× the paper's channels: PreActResNet-18 at ~3 G parameters, past any one
 #                   accelerator's training memory (a typo such as 1e6 would only crash later)
 CHECK_EVERY = 50  # steps between checks for a non-finite loss (each is one device sync)
@@ -286,7 +284,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, force: bool = False) -> dict:
     # an explicit device is checked now; "auto" leases a GPU only when there is work to do
     device = resolve_device(cfg.device) if cfg.device != "auto" else None
     rank = int(os.environ.get("RANK", "0")) if dist.is_distributed() else 0
-    with run_folder(out) if rank == 0 else contextlib.nullcontext():
+    with held_folder(out) if rank == 0 else contextlib.nullcontext():
         if rank == 0:
             _prepare_folder(out, chash, force)
         if device is None:
@@ -480,90 +478,6 @@ def _check_weights(model: nn.Module, epoch: int, state_path: Path) -> None:
 
 
 # --- the run folder ---------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def run_folder(out: Path) -> Iterator[Path]:
-    """Hold ``out`` for writing: check it, create it, lock it (``BusyError`` if another
-    process holds it); if the body fails and the folder holds nothing, remove what was
-    created (so that a refused run leaves no empty folder behind)."""
-    _check_out(out)
-    created = []
-    for d in reversed([out, *out.parents]):
-        if not d.exists():
-            try:
-                d.mkdir()
-            except FileExistsError:
-                continue
-            except OSError as e:
-                _remove_empty(created)
-                raise UsageError(f"--out {out}: cannot create {d} ({e.strerror})") from None
-            created.append(d)
-    try:
-        fd = _lock(out)
-        try:
-            yield out
-        finally:
-            (out / LOCK_FILE).unlink(missing_ok=True)  # still holding it: no one else can
-            os.close(fd)
-    except BaseException:
-        _remove_empty(created)
-        raise
-
-
-def _remove_empty(created: list[Path]) -> None:
-    for d in reversed(created):
-        try:
-            d.rmdir()
-        except OSError:
-            return
-
-
-def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder; pass a folder path")
-    p = out
-    while not p.exists() and p != p.parent:
-        if p.is_symlink():
-            raise UsageError(f"--out {out}: {p} is a broken symbolic link")
-        p = p.parent
-    if not p.is_dir():
-        raise UsageError(f"--out {out}: {p} is a file, not a folder")
-    if not os.access(p, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {out}: {p} is not writable; pass another --out")
-
-
-def _lock(out: Path) -> int:
-    """An exclusive flock on ``out/LOCK_FILE`` (never through a symbolic link)."""
-    import fcntl
-
-    path = out / LOCK_FILE
-    while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        except OSError as e:
-            if e.errno == errno.ELOOP:
-                raise InputError(f"{path} is a symbolic link; remove it") from None
-            raise UsageError(f"--out {out}: cannot write there ({e.strerror})") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-            os.close(fd)
-            raise BusyError(f"{out} is being written by another process"
-                            f"{f' (pid {holder})' if holder.isdigit() else ''}; wait for it "
-                            f"to finish or use another --out") from None
-        # the previous holder unlinks the file before it lets go: if ours is no longer the
-        # one at `path`, someone may hold the new one — try again
-        try:
-            if os.path.samestat(os.fstat(fd), os.lstat(path)):
-                break
-        except FileNotFoundError:
-            pass
-        os.close(fd)
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
-    return fd
 
 
 def _run_hashes(out: Path) -> dict[Path, str | None]:

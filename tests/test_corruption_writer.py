@@ -158,3 +158,35 @@ def test_image_folder_layout(tmp_path, fmt):
                              image_format=fmt, progress=False)
     finally:
         w.corrupt = real
+
+
+def test_a_held_folder_refuses_a_second_writer(tmp_path):
+    # one writer per benchmark folder: a second one (here the same process through another
+    # open file, as flock sees it) is refused before it touches anything — in particular the
+    # first writer's temporaries, which a lone rerun would remove as stale
+    from click.testing import CliRunner
+
+    from noisymix.cli import main
+    from noisymix.errors import BusyError
+    from noisymix.io import LOCK_FILE, held_folder
+    from noisymix.perturbations.writer import perturb_arrays
+
+    x, y = digits(4)
+    out = tmp_path / "c"
+    with held_folder(out):
+        (out / ".gaussian_noise.npy.abc.tmp").write_bytes(b"being written")
+        with pytest.raises(BusyError, match="being written by another process"):
+            corrupt_arrays(x, out, "cifar", NAMES, progress=False)
+        with pytest.raises(BusyError, match="being written by another process"):
+            perturb_arrays(x, out, "cifar", ["gaussian_noise"], progress=False)
+        np.save(tmp_path / "x.npy", x)
+        res = CliRunner().invoke(main, ["corrupt", "--input", str(tmp_path / "x.npy"),
+                                        "--out", str(out), "--no-progress"])
+        assert res.exit_code == 1 and "another process" in res.output, res.output
+        assert len(res.output.strip().splitlines()) == 1
+        assert (out / ".gaussian_noise.npy.abc.tmp").exists()
+        (out / ".gaussian_noise.npy.abc.tmp").unlink()
+    corrupt_arrays(x, out, "cifar", NAMES, progress=False)  # released: it writes
+    assert sorted(p.name for p in out.iterdir()) == ["gaussian_noise.npy", "manifest.json",
+                                                    "zoom_blur.npy"]
+    assert not (out / LOCK_FILE).exists()

@@ -12,7 +12,7 @@ import pytest
 
 from noisymix import manifest as mf
 from noisymix.errors import InputError, UsageError
-from noisymix.io import write_manifest
+from noisymix.io import held_folder, write_manifest
 
 
 def _settings(**kw) -> dict:
@@ -161,8 +161,9 @@ def test_prepare_output_refuses_unknown_files_and_other_kinds(tmp_path):
         mf.prepare_output(tmp_path, p, _owned, force=True)  # never removes another kind
     f = tmp_path / "file"
     f.write_text("")
-    with pytest.raises(UsageError, match="is a file"):
-        mf.prepare_output(f, _settings(), _owned)
+    with pytest.raises(UsageError, match="is a file"):  # the folder lock checks --out first
+        with held_folder(f):
+            mf.prepare_output(f, _settings(), _owned)
 
 
 # ----------------------------------------------------------------------------- writers

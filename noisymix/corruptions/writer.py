@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from noisymix import manifest as mf
 from noisymix.corruptions.base import SEVERITIES, corrupt, get_corruption
 from noisymix.errors import InputError, UsageError
-from noisymix.io import atomic_path
+from noisymix.io import atomic_path, held_folder
 from noisymix.progress import show_progress
 from noisymix.vocab import ALL_CORRUPTIONS, PRESETS
 
@@ -156,43 +156,45 @@ def corrupt_arrays(
     settings = mf.generator_settings(
         "corruptions", "cifar", names, n, array_source(source, images, labels), preset=preset,
         seed=int(seed), limit=limit, severities=sevs)
-    previous = mf.prepare_output(out, settings, owned_arrays(ALL_CORRUPTIONS), force)
-    shape = (len(sevs) * n, *images.shape[1:])
-    written: dict[str, Path] = {}
-    wrote = False
+    with held_folder(out):  # one writer at a time
+        previous = mf.prepare_output(out, settings, owned_arrays(ALL_CORRUPTIONS), force)
+        shape = (len(sevs) * n, *images.shape[1:])
+        written: dict[str, Path] = {}
+        wrote = False
 
-    if lab is not None:
-        path = out / "labels.npy"
-        if not _complete(path, lab.shape, lab.dtype):
-            _save_npy(path, lab)
+        if lab is not None:
+            path = out / "labels.npy"
+            if not _complete(path, lab.shape, lab.dtype):
+                _save_npy(path, lab)
+                wrote = True
+            written["labels"] = path
+
+        todo = [nm for nm in names if not _complete(out / f"{nm}.npy", shape, np.uint8)]
+        bar = tqdm(
+            total=len(todo) * len(sevs) * n, unit="img", disable=not _show_progress(progress),
+            desc="corrupt",
+        )
+        for nm in names:
+            path = out / f"{nm}.npy"
+            written[nm] = path
+            if nm not in todo:
+                continue
+            bar.set_postfix_str(nm)
+            with atomic_path(path) as tmp:  # hidden .<name>.npy.<random>.tmp until whole
+                arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+                for block, sev in enumerate(sevs):
+                    for start in range(0, n, batch_size):
+                        stop = min(start + batch_size, n)
+                        # a writable copy (memmaps are read-only)
+                        batch = np.array(images[start:stop])
+                        y = corrupt(batch, nm, sev, preset, seed, range(start, stop), device)
+                        arr[block * n + start : block * n + stop] = y.cpu().numpy()
+                        bar.update(stop - start)
+                arr.flush()
+                del arr
             wrote = True
-        written["labels"] = path
-
-    todo = [nm for nm in names if not _complete(out / f"{nm}.npy", shape, np.uint8)]
-    bar = tqdm(
-        total=len(todo) * len(sevs) * n, unit="img", disable=not _show_progress(progress),
-        desc="corrupt",
-    )
-    for nm in names:
-        path = out / f"{nm}.npy"
-        written[nm] = path
-        if nm not in todo:
-            continue
-        bar.set_postfix_str(nm)
-        with atomic_path(path) as tmp:  # hidden .<name>.npy.<random>.tmp until whole
-            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
-            for block, sev in enumerate(sevs):
-                for start in range(0, n, batch_size):
-                    stop = min(start + batch_size, n)
-                    batch = np.array(images[start:stop])  # a writable copy (memmaps: read-only)
-                    y = corrupt(batch, nm, sev, preset, seed, range(start, stop), device)
-                    arr[block * n + start : block * n + stop] = y.cpu().numpy()
-                    bar.update(stop - start)
-            arr.flush()
-            del arr
-        wrote = True
-    bar.close()
-    mf.finish(out, settings, previous, wrote, owned_arrays(ALL_CORRUPTIONS))
+        bar.close()
+        mf.finish(out, settings, previous, wrote, owned_arrays(ALL_CORRUPTIONS))
     return written
 
 
@@ -285,40 +287,41 @@ def corrupt_image_folder(
     settings = mf.generator_settings("corruptions", "imagenet", names, len(files), source,
                                      preset=preset, seed=int(seed), limit=limit,
                                      severities=sevs, image_format=image_format)
-    previous = mf.prepare_output(out_root, settings, owned_folders(ALL_CORRUPTIONS), force)
+    with held_folder(out_root):  # one writer at a time
+        previous = mf.prepare_output(out_root, settings, owned_folders(ALL_CORRUPTIONS), force)
 
-    def target(nm: str, sev: int, cls: str, fname: str) -> Path:
-        return out_root / nm / str(sev) / cls / _out_name(fname, image_format)
+        def target(nm: str, sev: int, cls: str, fname: str) -> Path:
+            return out_root / nm / str(sev) / cls / _out_name(fname, image_format)
 
-    def flush(batch: list[tuple[int, np.ndarray]]) -> None:
-        idx = [i for i, _ in batch]
-        x = np.stack([a for _, a in batch])
-        for nm in names:
-            for sev in sevs:
-                paths = [target(nm, sev, *files[i]) for i in idx]
-                if all(p.exists() for p in paths):
-                    continue
-                y = corrupt(x, nm, sev, preset, seed, idx, device).cpu().numpy()
-                for p, im in zip(paths, y):
-                    if not p.exists():
-                        _save_image(im, p, image_format)
-                        written.append(p)
+        def flush(batch: list[tuple[int, np.ndarray]]) -> None:
+            idx = [i for i, _ in batch]
+            x = np.stack([a for _, a in batch])
+            for nm in names:
+                for sev in sevs:
+                    paths = [target(nm, sev, *files[i]) for i in idx]
+                    if all(p.exists() for p in paths):
+                        continue
+                    y = corrupt(x, nm, sev, preset, seed, idx, device).cpu().numpy()
+                    for p, im in zip(paths, y):
+                        if not p.exists():
+                            _save_image(im, p, image_format)
+                            written.append(p)
 
-    written: list[Path] = []
-    bar = tqdm(total=len(files), unit="img", disable=not _show_progress(progress), desc="corrupt")
-    batch: list[tuple[int, np.ndarray]] = []
-    for i, (cls, fname) in enumerate(files):
-        if all(target(nm, sev, cls, fname).exists() for nm in names for sev in sevs):
+        written: list[Path] = []
+        bar = tqdm(total=len(files), unit="img", disable=not _show_progress(progress), desc="corrupt")
+        batch: list[tuple[int, np.ndarray]] = []
+        for i, (cls, fname) in enumerate(files):
+            if all(target(nm, sev, cls, fname).exists() for nm in names for sev in sevs):
+                bar.update(1)
+                continue
+            arr = _read_image(in_root / cls / fname)
+            if batch and (len(batch) == batch_size or batch[0][1].shape != arr.shape):
+                flush(batch)
+                batch = []
+            batch.append((i, arr))
             bar.update(1)
-            continue
-        arr = _read_image(in_root / cls / fname)
-        if batch and (len(batch) == batch_size or batch[0][1].shape != arr.shape):
+        if batch:
             flush(batch)
-            batch = []
-        batch.append((i, arr))
-        bar.update(1)
-    if batch:
-        flush(batch)
-    bar.close()
-    mf.finish(out_root, settings, previous, bool(written), owned_folders(ALL_CORRUPTIONS))
+        bar.close()
+        mf.finish(out_root, settings, previous, bool(written), owned_folders(ALL_CORRUPTIONS))
     return out_root

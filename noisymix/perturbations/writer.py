@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from noisymix import manifest as mf
 from noisymix.errors import UsageError
-from noisymix.io import atomic_path
+from noisymix.io import atomic_path, held_folder
 from noisymix.perturbations.sequences import frame_count, perturb
 from noisymix.vocab import ALL_PERTURBATIONS, PERTURBATIONS, PRESETS
 
@@ -105,36 +105,37 @@ def perturb_arrays(
     settings = mf.generator_settings(
         "perturbations", "cifar", names, n, array_source(source, images, labels),
         preset=preset, seed=int(seed), limit=limit, size=size)
-    previous = mf.prepare_output(out, settings, owned_arrays(ALL_PERTURBATIONS), force)
-    paths: dict[str, Path] = {}
-    wrote = False
+    with held_folder(out):  # one writer at a time
+        previous = mf.prepare_output(out, settings, owned_arrays(ALL_PERTURBATIONS), force)
+        paths: dict[str, Path] = {}
+        wrote = False
 
-    if lab is not None:
-        path = out / "labels.npy"
-        if not _is_complete_labels(path, lab):
-            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-                np.save(fh, lab)
+        if lab is not None:
+            path = out / "labels.npy"
+            if not _is_complete_labels(path, lab):
+                with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                    np.save(fh, lab)
+                wrote = True
+            paths["labels"] = path
+
+        for name in names:
+            frames = frame_count(name, preset)
+            shape = (n, frames, side, side, 3)
+            path = out / f"{name}.npy"
+            paths[name] = path
+            if _is_complete(path, shape):
+                continue
+            bs = batch_size or _auto_batch(frames, side)
+            with atomic_path(path) as tmp:  # hidden .<name>.npy.<random>.tmp until whole
+                arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+                starts = range(0, n, bs)
+                for start in tqdm(starts, desc=name, unit="batch", disable=not progress):
+                    stop = min(start + bs, n)
+                    seq = perturb(images[start:stop], name, preset=preset, seed=seed,
+                                  indices=range(start, stop), device=device, size=size)
+                    arr[start:stop] = seq.cpu().numpy()
+                arr.flush()
+                del arr
             wrote = True
-        paths["labels"] = path
-
-    for name in names:
-        frames = frame_count(name, preset)
-        shape = (n, frames, side, side, 3)
-        path = out / f"{name}.npy"
-        paths[name] = path
-        if _is_complete(path, shape):
-            continue
-        bs = batch_size or _auto_batch(frames, side)
-        with atomic_path(path) as tmp:  # hidden .<name>.npy.<random>.tmp until whole
-            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
-            starts = range(0, n, bs)
-            for start in tqdm(starts, desc=name, unit="batch", disable=not progress):
-                stop = min(start + bs, n)
-                seq = perturb(images[start:stop], name, preset=preset, seed=seed,
-                              indices=range(start, stop), device=device, size=size)
-                arr[start:stop] = seq.cpu().numpy()
-            arr.flush()
-            del arr
-        wrote = True
-    mf.finish(out, settings, previous, wrote, owned_arrays(ALL_PERTURBATIONS))
+        mf.finish(out, settings, previous, wrote, owned_arrays(ALL_PERTURBATIONS))
     return paths
