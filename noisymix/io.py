@@ -102,13 +102,13 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
 
 
 @contextlib.contextmanager
-def held_folder(out: str | Path) -> Iterator[Path]:
-    """Hold the output folder ``out`` (``--out``) for writing: check it, create it, lock it
-    (``BusyError`` if another process holds it) — the one lock of run folders and benchmark
-    folders; if the body fails and the folder holds nothing, remove what was created (so that
-    a refused run leaves no empty folder behind)."""
+def held_folder(out: str | Path, flag: str = "--out") -> Iterator[Path]:
+    """Hold the output folder ``out`` (given by ``flag``) for writing: check it, create it,
+    lock it (``BusyError`` if another process holds it) — the one lock of run, benchmark and
+    dataset folders; if the body fails and the folder holds nothing, remove what was created
+    (so that a refused run leaves no empty folder behind)."""
     out = Path(out)
-    _check_out(out)
+    _check_out(out, flag)
     created = []
     for d in reversed([out, *out.parents]):
         if not d.exists():
@@ -118,10 +118,10 @@ def held_folder(out: str | Path) -> Iterator[Path]:
                 continue
             except OSError as e:
                 _remove_empty(created)
-                raise UsageError(f"--out {out}: cannot create {d} ({e.strerror})") from None
+                raise UsageError(f"{flag} {out}: cannot create {d} ({e.strerror})") from None
             created.append(d)
     try:
-        fd = _lock(out)
+        fd = _lock(out, flag)
         try:
             yield out
         finally:
@@ -140,21 +140,21 @@ def _remove_empty(created: list[Path]) -> None:
             return
 
 
-def _check_out(out: Path) -> None:
+def _check_out(out: Path, flag: str) -> None:
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder; pass a folder path")
+        raise UsageError(f"{flag} {out} is a file, not a folder; pass a folder path")
     p = out
     while not p.exists() and p != p.parent:
         if p.is_symlink():
-            raise UsageError(f"--out {out}: {p} is a broken symbolic link")
+            raise UsageError(f"{flag} {out}: {p} is a broken symbolic link")
         p = p.parent
     if not p.is_dir():
-        raise UsageError(f"--out {out}: {p} is a file, not a folder")
+        raise UsageError(f"{flag} {out}: {p} is a file, not a folder")
     if not os.access(p, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {out}: {p} is not writable; pass another --out")
+        raise UsageError(f"{flag} {out}: {p} is not writable; pass another {flag}")
 
 
-def _lock(out: Path) -> int:
+def _lock(out: Path, flag: str) -> int:
     """An exclusive flock on ``out/LOCK_FILE`` (never through a symbolic link)."""
     import fcntl
 
@@ -165,7 +165,7 @@ def _lock(out: Path) -> int:
         except OSError as e:
             if e.errno == errno.ELOOP:
                 raise InputError(f"{path} is a symbolic link; remove it") from None
-            raise UsageError(f"--out {out}: cannot write there ({e.strerror})") from None
+            raise UsageError(f"{flag} {out}: cannot write there ({e.strerror})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -173,7 +173,7 @@ def _lock(out: Path) -> int:
             os.close(fd)
             raise BusyError(f"{out} is being written by another process"
                             f"{f' (pid {holder})' if holder.isdigit() else ''}; wait for it "
-                            f"to finish or use another --out") from None
+                            f"to finish or use another {flag}") from None
         # the previous holder unlinks the file before it lets go: if ours is no longer the
         # one at `path`, someone may hold the new one — try again
         try:

@@ -320,7 +320,30 @@ def test_extract_failure_midway_leaves_no_partial_entries(tmp_path, monkeypatch)
     monkeypatch.setattr(tarfile.TarFile, "extractall", boom)
     with pytest.raises(OSError, match="disk full"):
         extract(archive, dest)
-    assert list(dest.iterdir()) == []
+    assert not dest.exists()  # nothing half-written, not even the folder it created
+    dest.mkdir()
+    with pytest.raises(OSError, match="disk full"):
+        extract(archive, dest)
+    assert list(dest.iterdir()) == []  # a folder that was there stays, empty
+
+
+def test_extract_removes_a_killed_extraction_and_refuses_a_concurrent_one(tmp_path):
+    from noisymix.errors import BusyError
+    from noisymix.io import held_folder
+
+    archive = _tar(tmp_path / "a.tar", [(_file("DS/x.bin"), b"x" * 10)])
+    dest = tmp_path / "dest"
+    killed = dest / ".extract-a.tar-k1ll3d"  # what SIGKILL mid-extraction leaves
+    (killed / "DS").mkdir(parents=True)
+    (killed / "DS" / "x.bin").write_bytes(b"x")
+    other = dest / ".extract-b.tar-live"  # another archive's: not this run's to judge
+    other.mkdir()
+    with held_folder(dest, "--data-root"):
+        with pytest.raises(BusyError, match="another process.*--data-root"):
+            extract(archive, dest)
+        assert killed.exists()  # a live extraction's folder is never removed
+    assert extract(archive, dest) == [dest / "DS"]
+    assert sorted(p.name for p in dest.iterdir()) == [".extract-b.tar-live", "DS"]
 
 
 # ---------------------------------------------------------------------------- releases

@@ -308,7 +308,8 @@ def corrupt_image_folder(
                             written.append(p)
 
         written: list[Path] = []
-        bar = tqdm(total=len(files), unit="img", disable=not _show_progress(progress), desc="corrupt")
+        bar = tqdm(total=len(files), unit="img", disable=not _show_progress(progress),
+                   desc="corrupt")
         batch: list[tuple[int, np.ndarray]] = []
         for i, (cls, fname) in enumerate(files):
             if all(target(nm, sev, cls, fname).exists() for nm in names for sev in sevs):

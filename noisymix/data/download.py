@@ -46,6 +46,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from noisymix.errors import NoisymixError
+from noisymix.io import held_folder
 
 CHUNK = 1 << 20  # bytes read per network / hashing step (1 MiB)
 TIMEOUT_S = 60  # socket timeout per read, seconds
@@ -552,37 +553,42 @@ def extract(archive: Path, dest_dir: Path, *, links: bool = False) -> list[Path]
 
     for name in tops:
         refuse_existing(name)
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".extract-{archive.name}-", dir=dest_dir))
-    try:
-        if kind == "zip":
-            with zipfile.ZipFile(archive) as zf:
-                zf.extractall(tmp)
-        else:
-            with tarfile.open(archive, "r:*") as tf:
-                # Python's "data" filter re-checks at write time (resolving real paths) and
-                # drops setuid bits; our own checks above already refused anything unsafe.
-                if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 / 3.12
-                    tf.extractall(tmp, filter="data")
-                else:  # pragma: no cover - older 3.11 patch releases
-                    tf.extractall(tmp)
-        created = []
-        with open(journal, "a") as log:
-            for entry in sorted(tmp.iterdir()):
-                target = dest_dir / entry.name
-                refuse_existing(entry.name)  # again: a user may have made it meanwhile
-                if os.path.lexists(target):  # ours, from an interrupted extraction
-                    _remove(target)
-                # Journal first: a crash right after the rename leaves an entry a rerun knows.
-                st = os.lstat(entry)
-                log.write(json.dumps([entry.name, st.st_dev, st.st_ino]) + "\n")
-                log.flush()
-                os.fsync(log.fileno())
-                os.replace(entry, target)
-                created.append(target)
-        journal.unlink()
-        return created
-    except _FILTER_ERROR as e:
-        raise UnsafeArchiveError(f"{archive.name}: {e}") from e
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with held_folder(dest_dir, "--data-root"):  # one extraction here at a time, so a
+        # temporary folder of this archive found here is a killed extraction's: remove it
+        prefix = f".extract-{archive.name}-"
+        for stale in dest_dir.iterdir():
+            if stale.name.startswith(prefix) and stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=dest_dir))
+        try:
+            if kind == "zip":
+                with zipfile.ZipFile(archive) as zf:
+                    zf.extractall(tmp)
+            else:
+                with tarfile.open(archive, "r:*") as tf:
+                    # Python's "data" filter re-checks at write time (resolving real paths) and
+                    # drops setuid bits; our own checks above already refused anything unsafe.
+                    if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 / 3.12
+                        tf.extractall(tmp, filter="data")
+                    else:  # pragma: no cover - older 3.11 patch releases
+                        tf.extractall(tmp)
+            created = []
+            with open(journal, "a") as log:
+                for entry in sorted(tmp.iterdir()):
+                    target = dest_dir / entry.name
+                    refuse_existing(entry.name)  # again: a user may have made it meanwhile
+                    if os.path.lexists(target):  # ours, from an interrupted extraction
+                        _remove(target)
+                    # Journal first: a crash right after the rename leaves an entry a rerun knows.
+                    st = os.lstat(entry)
+                    log.write(json.dumps([entry.name, st.st_dev, st.st_ino]) + "\n")
+                    log.flush()
+                    os.fsync(log.fileno())
+                    os.replace(entry, target)
+                    created.append(target)
+            journal.unlink()
+            return created
+        except _FILTER_ERROR as e:
+            raise UnsafeArchiveError(f"{archive.name}: {e}") from e
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
