@@ -31,9 +31,16 @@ def dvc_path(profile: Profile) -> str:
     return "dvc.yaml" if profile.workdir == "." else f"{profile.workdir}/dvc.yaml"
 
 
+def _literal(text: str) -> str:
+    """``text`` as DVC reads it back verbatim: DVC interpolates ``${...}`` in stage fields
+    (a value such as ``--param note=${HOME}`` stops ``dvc repro`` with "Could not find
+    'HOME'"); ``\\${`` is its escape for a literal ``${``."""
+    return text.replace("${", "\\${")
+
+
 def _stage(job: Job, code_prefix: str, committed: set[str]) -> dict:
-    stage: dict = {"cmd": job.cmd}
-    deps = list(job.inputs) + [code_prefix + c for c in job.code]
+    stage: dict = {"cmd": _literal(job.cmd)}
+    deps = [_literal(d) for d in job.inputs] + [code_prefix + c for c in job.code]
     if deps:
         stage["deps"] = deps
     outs, metrics = [], []
@@ -41,9 +48,9 @@ def _stage(job: Job, code_prefix: str, committed: set[str]) -> dict:
         if o in job.metrics:
             continue
         # results/<profile>/ is committed to git (the README shows it): tracked, not cached
-        outs.append({o: {"cache": False}} if o in committed else o)
+        outs.append({_literal(o): {"cache": False}} if o in committed else _literal(o))
     for m in job.metrics:
-        metrics.append(m)
+        metrics.append(_literal(m))
     if outs:
         stage["outs"] = outs
     if metrics:

@@ -421,3 +421,26 @@ def test_rule_commands_pass_hostile_values_verbatim(tmp_path, monkeypatch):
     args = out.stdout.decode().split("\0")
     assert all(w in args for w in want) and "my data/$(id)" in args
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_dvc_stages_carry_hostile_values_verbatim(tmp_path, monkeypatch):
+    # DVC interpolates ${...} in stage fields: the generated dvc.yaml escapes it, and DVC's own
+    # parser reads back exactly the command Snakemake runs
+    from dvc.repo import Repo
+
+    from noisymix.config import Profile, load_config
+    from noisymix.pipeline.dvc import dvc_yaml
+    from noisymix.pipeline.plan import build_plan
+
+    root = Path(__file__).resolve().parents[2]
+    profile = load_config(root / "params.yaml", "quick")
+    monkeypatch.setattr(Profile, "scheme_params",
+                        lambda self, method, cell=None: dict(HOSTILE))
+    monkeypatch.setattr(Profile, "data_root", property(lambda self: "data ${USER}/$(id)"))
+    jobs = {j.name: j for j in build_plan(profile)}
+    Repo.init(str(tmp_path), no_scm=True)
+    (tmp_path / "dvc.yaml").write_text(dvc_yaml(profile))
+    stages = {s.name: s for s in Repo(str(tmp_path)).index.stages}
+    train = [n for n, j in jobs.items() if j.rule == "train"]
+    assert train and all(stages[n].cmd == jobs[n].cmd for n in train)
+    assert "${HOME}" in stages[train[0]].cmd and "data ${USER}/$(id)" in stages[train[0]].cmd
