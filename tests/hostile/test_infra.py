@@ -396,51 +396,53 @@ def test_manual_archive_moved_aside_keeps_each_copy(tmp_path):
 
 HOSTILE = {"alpha": "0.2 $(touch PWNED)", "note": "it's a `test`; rm -rf ~", "mix": "[0,1]",
            "star": "*", "dollar": "${HOME}"}
+HOSTILE_ROOT = "my data ${USER}/$(id)"
 
 
-def test_rule_commands_pass_hostile_values_verbatim(tmp_path, monkeypatch):
+@pytest.fixture
+def hostile_profile(monkeypatch):
+    """The quick profile with hostile hyper-parameter values and data root."""
     from noisymix.config import Profile, load_config
-    from noisymix.pipeline.plan import build_plan
 
     root = Path(__file__).resolve().parents[2]
-    profile = load_config(root / "params.yaml", "quick")
     monkeypatch.setattr(Profile, "scheme_params",
                         lambda self, method, cell=None: dict(HOSTILE))
-    monkeypatch.setattr(Profile, "data_root", property(lambda self: "my data/$(id)"))
-    jobs = [j for j in build_plan(profile) if j.rule in ("train", "train_ablation")]
+    monkeypatch.setattr(Profile, "data_root", property(lambda self: HOSTILE_ROOT))
+    return load_config(root / "params.yaml", "quick")
+
+
+def test_rule_commands_pass_hostile_values_verbatim(tmp_path, hostile_profile):
+    from noisymix.pipeline.plan import build_plan
+
+    jobs = [j for j in build_plan(hostile_profile) if j.rule in ("train", "train_ablation")]
     assert jobs
     want = [f"{k}={v}" for k, v in HOSTILE.items()]
     for job in jobs:
         argv = shlex.split(job.cmd)
         got = [argv[i + 1] for i, a in enumerate(argv) if a == "--param"]
         assert got == want, job.cmd
-        assert argv[argv.index("--data-root") + 1] == "my data/$(id)"
+        assert argv[argv.index("--data-root") + 1] == HOSTILE_ROOT
     # Through a real shell: the values arrive as single arguments and nothing runs.
     cmd = jobs[0].cmd.replace("noisymix ", "printf '%s\\0' ", 1)
     out = subprocess.run(["sh", "-c", cmd], cwd=tmp_path, capture_output=True, check=True)
     args = out.stdout.decode().split("\0")
-    assert all(w in args for w in want) and "my data/$(id)" in args
+    assert all(w in args for w in want) and HOSTILE_ROOT in args
     assert not (tmp_path / "PWNED").exists()
 
 
-def test_dvc_stages_carry_hostile_values_verbatim(tmp_path, monkeypatch):
+def test_dvc_stages_carry_hostile_values_verbatim(tmp_path, hostile_profile):
     # DVC interpolates ${...} in stage fields: the generated dvc.yaml escapes it, and DVC's own
     # parser reads back exactly the command Snakemake runs
     from dvc.repo import Repo
 
-    from noisymix.config import Profile, load_config
     from noisymix.pipeline.dvc import dvc_yaml
     from noisymix.pipeline.plan import build_plan
 
-    root = Path(__file__).resolve().parents[2]
-    profile = load_config(root / "params.yaml", "quick")
-    monkeypatch.setattr(Profile, "scheme_params",
-                        lambda self, method, cell=None: dict(HOSTILE))
-    monkeypatch.setattr(Profile, "data_root", property(lambda self: "data ${USER}/$(id)"))
+    profile = hostile_profile
     jobs = {j.name: j for j in build_plan(profile)}
     Repo.init(str(tmp_path), no_scm=True)
     (tmp_path / "dvc.yaml").write_text(dvc_yaml(profile))
     stages = {s.name: s for s in Repo(str(tmp_path)).index.stages}
     train = [n for n, j in jobs.items() if j.rule == "train"]
     assert train and all(stages[n].cmd == jobs[n].cmd for n in train)
-    assert "${HOME}" in stages[train[0]].cmd and "data ${USER}/$(id)" in stages[train[0]].cmd
+    assert "${HOME}" in stages[train[0]].cmd and HOSTILE_ROOT in stages[train[0]].cmd
