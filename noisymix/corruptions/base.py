@@ -84,16 +84,23 @@ def to_float(images: np.ndarray | torch.Tensor, device: torch.device | str) -> t
     return t.to(device).permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """float (B, 3, H, W) in [0, 1] → uint8 (B, H, W, 3), truncating like ``np.uint8``.
+def truncated_levels_(y: torch.Tensor) -> torch.Tensor:
+    """Float images in [0, 1] → the 8-bit levels ``np.uint8(255·y)`` gives (still float), in
+    place: the references' truncation to uint8.
 
     The +1e-3 guards float round-off (k/255·255 may land just below k); it never moves a
     value across an integer boundary that the reference's float64 arithmetic would not.
     """
+    return y.clamp_(0, 1).mul_(255.0).add_(1e-3).floor_()
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """float (B, 3, H, W) in [0, 1] → uint8 (B, H, W, 3), truncating like ``np.uint8``
+    (``truncated_levels_``)."""
     y = x.permute(0, 2, 3, 1).contiguous()  # one copy (in place from here: big temporaries
     if y.data_ptr() == x.data_ptr():        # cost more in page faults than the arithmetic)
         y = y.clone()
-    return y.clamp_(0, 1).mul_(255.0).add_(1e-3).floor_().to(torch.uint8)
+    return truncated_levels_(y).to(torch.uint8)
 
 
 def corrupt(

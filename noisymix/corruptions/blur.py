@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from noisymix.corruptions.base import register_corruption
+from noisymix.corruptions.base import register_corruption, truncated_levels_
 
 # ---------------------------------------------------------------------------------------------
 # Parameters, indexed by severity - 1.
@@ -422,9 +422,8 @@ def glass_blur(x, severity, preset, rng):
     sigma, delta, iterations = GLASS[preset][severity - 1]
     b, _, h, w = x.shape
     y = gaussian_filter(x, sigma)
-    # The reference quantises to uint8 between the two blurs (np.uint8 truncates); +1e-3 as
-    # base.to_uint8 guards float round-off.
-    y = (y.clamp(0, 1) * 255.0 + 1e-3).floor_().div_(255.0)
+    # The reference quantises to uint8 between the two blurs (np.uint8 truncates).
+    y = truncated_levels_(y).div_(255.0)
     nh, nw = max(h - 2 * delta, 0), max(w - 2 * delta, 0)
     for _ in range(iterations):
         # Offsets in [-δ, δ) (numpy randint excludes the upper bound), one draw per image.

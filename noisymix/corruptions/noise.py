@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from noisymix.corruptions.base import register_corruption, to_uint8
+from noisymix.corruptions.base import register_corruption, truncated_levels_
 
 # Standard deviation of additive N(0, c²) noise, in [0, 1] intensity units.
 GAUSSIAN = {"cifar": (0.04, 0.06, 0.08, 0.09, 0.10), "imagenet": (0.08, 0.12, 0.18, 0.26, 0.38)}
@@ -39,8 +39,8 @@ def shot_noise(x, severity, preset, rng):
     c = float(SHOT[preset][severity - 1])
     counts = rng.poisson_levels(x, torch.arange(256, device=x.device) * (c / 255))
     # the output level of every count (truncated as the reference's np.uint8), looked up
-    table = to_uint8((torch.arange(int(counts.max()) + 1, device=x.device) / c).view(1, 1, 1, -1))
-    return table.view(-1).index_select(0, counts.view(-1)).view(counts.shape)
+    table = truncated_levels_(torch.arange(int(counts.max()) + 1, device=x.device) / c)
+    return table.to(torch.uint8).index_select(0, counts.view(-1)).view(counts.shape)
 
 
 @register_corruption("impulse_noise", uint8=True)

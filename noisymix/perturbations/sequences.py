@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from noisymix.corruptions.base import truncated_levels_
 from noisymix.corruptions.blur import clipped_zoom
 from noisymix.rng import Streams
 from noisymix.vocab import (  # noqa: F401  (re-exported by noisymix.perturbations)
@@ -113,11 +114,9 @@ def _per_frame(fn: Callable[[int], float], frames: int) -> list[float]:
 # small helpers
 
 def to_u8_trunc(y: torch.Tensor) -> torch.Tensor:
-    """float (B, F, 3, H, W) in [0, 1] → uint8 (B, F, H, W, 3), as ``np.uint8(255 * y)``.
-
-    The +1e-3 guards float round-off (k/255·255 may land just below k).
-    """
-    y = (y.clamp(0, 1) * 255.0 + 1e-3).floor_().clamp_(0, 255)
+    """float (B, F, 3, H, W) in [0, 1] → uint8 (B, F, H, W, 3), as ``np.uint8(255 * y)``
+    (``truncated_levels_``)."""
+    y = truncated_levels_(y.clamp(0, 1))  # a copy: the caller's frames stay as they are
     return y.to(torch.uint8).permute(0, 1, 3, 4, 2).contiguous()
 
 
