@@ -188,15 +188,15 @@ def pil_box_resize(u8: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """
     H, W = size
     h, w = u8.shape[-2:]
-    rows, cols = (t[0].to(u8.device) for t in (_box_plan(h, H), _box_plan(w, W)))
+    (rows, row_taps, *_), (cols, col_taps, *_) = _box_plan(h, H), _box_plan(w, W)
     # A channels-last batch (B, C, h, w) is worked on as the rows of C·w values it holds:
     # no transposing copy (they cost as much as the passes).
     last = u8.dim() == 4 and u8.shape[1] > 1 and u8.stride(1) == 1
     k = u8.shape[1] if last else 1
     y = u8.permute(0, 2, 3, 1).reshape(u8.shape[0], h, w * k) if last else u8.contiguous()
-    if int(_box_plan(h, H)[1].max()) == 1 and int(_box_plan(w, W)[1].max()) == 1:
-        y = y.index_select(-2, rows)
-        y = y.gather(-1, _interleave(cols, k).expand(*y.shape[:-1], W * k))
+    if int(row_taps.max()) == 1 and int(col_taps.max()) == 1:
+        y = y.index_select(-2, rows.to(u8.device))
+        y = y.gather(-1, _interleave(cols.to(u8.device), k).expand(*y.shape[:-1], W * k))
     else:
         y = y.float()
         if W != w:
